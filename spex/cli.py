@@ -1,0 +1,54 @@
+"""Command line entry point: ``python -m spex <command> ...``.
+
+Each sub-command lives in :mod:`spex.commands` as a module exposing
+``add_parser(subparsers)`` and ``run(args) -> int``. Expected failures
+(:class:`spex.errors.SpexError`) become one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+from spex.errors import SpexError
+
+COMMANDS: tuple[str, ...] = ("info", "extract", "spie", "train", "eval")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser with one sub-parser per available command module."""
+    parser = argparse.ArgumentParser(prog="python -m spex",
+                                     description="SPEX: extract land cover from multispectral scenes.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"spex.commands.{name}")
+        except ModuleNotFoundError as exc:  # a command whose optional deps are missing
+            if exc.name and exc.name.startswith("spex.commands"):
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    # Warnings carry assumptions (scaling, missing CRS): show them once, as plain lines.
+    warnings.showwarning = lambda msg, cat, *a, **k: print(f"warning: {msg}", file=sys.stderr)
+    try:
+        return int(args.run(args))
+    except SpexError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

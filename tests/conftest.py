@@ -1,0 +1,28 @@
+"""Shared pytest set-up: offline, no telemetry, paths to the small test crops."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+DATA = Path(__file__).parent / "data"
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Folder of the small permissively licensed test crops."""
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def assets_dir() -> Path:
+    """The repository's assets folder (demo scene, leaflet, checkpoint)."""
+    return ASSETS
