@@ -1,0 +1,130 @@
+"""The structured extraction request and the parsed intent of one user turn.
+
+Both are frozen values: a refinement builds a new request with
+:func:`dataclasses.replace`, so undo/redo can keep old ones verbatim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+__all__ = ["TARGETS", "TARGET_LABELS", "REGIONS", "INTENT_KINDS", "ExtractionRequest", "Intent"]
+
+#: Land-cover classes the engine can extract (canonical keys).
+TARGETS: Final[tuple[str, ...]] = (
+    "water", "wetland", "vegetation", "forest", "grass", "cropland", "built", "bare", "cloud", "snow",
+)
+
+#: Plain words used in replies for each target.
+TARGET_LABELS: Final[dict[str, str]] = {
+    "water": "water bodies",
+    "wetland": "wetlands",
+    "vegetation": "vegetation",
+    "forest": "dense forest / tree cover",
+    "grass": "sparse vegetation / grassland",
+    "cropland": "cropland",
+    "built": "built-up / impervious surfaces",
+    "bare": "bare soil / sand",
+    "cloud": "clouds",
+    "snow": "snow / ice",
+}
+
+#: Image regions a request can be restricted to.
+REGIONS: Final[tuple[str, ...]] = (
+    "north", "south", "east", "west",
+    "top-left", "top-right", "bottom-left", "bottom-right", "center",
+)
+
+INTENT_KINDS: Final[tuple[str, ...]] = (
+    "extract", "refine", "undo", "redo", "reset", "question", "display", "help",
+)
+
+
+@dataclass(frozen=True)
+class ExtractionRequest:
+    """What to extract and how to filter it. All areas in square metres."""
+
+    targets: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    min_area_m2: float | None = None
+    max_area_m2: float | None = None
+    keep_largest: int | None = None
+    region: str | None = None
+    strictness: int = 0
+    fill_holes: bool = False
+    smooth: bool = False
+    drop_border: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise ValueError("an extraction request needs at least one target class")
+        unknown = [t for t in (*self.targets, *self.exclude) if t not in TARGETS]
+        if unknown:
+            raise ValueError(f"unknown target class(es) {unknown}; supported: {', '.join(TARGETS)}")
+        if self.region is not None and self.region not in REGIONS:
+            raise ValueError(f"unknown region {self.region!r}; supported: {', '.join(REGIONS)}")
+        if not -2 <= self.strictness <= 2:
+            raise ValueError(f"strictness must be in -2..2, got {self.strictness}")
+        for name in ("min_area_m2", "max_area_m2"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value}")
+        if self.keep_largest is not None and self.keep_largest < 1:
+            raise ValueError(f"keep_largest must be >= 1, got {self.keep_largest}")
+
+    def describe(self) -> str:
+        """The request in plain words, e.g. 'water bodies larger than 2 ha, in the north'."""
+        text = " + ".join(TARGET_LABELS[t] for t in self.targets)
+        parts: list[str] = []
+        if self.exclude:
+            parts.append("excluding " + ", ".join(TARGET_LABELS[t] for t in self.exclude))
+        if self.min_area_m2 is not None:
+            parts.append(f"larger than {_area_words(self.min_area_m2)}")
+        if self.max_area_m2 is not None:
+            parts.append(f"smaller than {_area_words(self.max_area_m2)}")
+        if self.keep_largest is not None:
+            parts.append(f"the {self.keep_largest} largest" if self.keep_largest > 1 else "the largest only")
+        if self.region is not None:
+            parts.append(f"in the {self.region}" + (" part" if self.region == "center" else ""))
+        if self.strictness:
+            parts.append({-2: "much looser", -1: "looser", 1: "stricter", 2: "much stricter"}[self.strictness]
+                         + " threshold")
+        if self.fill_holes:
+            parts.append("holes filled")
+        if self.smooth:
+            parts.append("edges smoothed")
+        if self.drop_border:
+            parts.append("regions touching the border removed")
+        return text + (", " + ", ".join(parts) if parts else "")
+
+
+def _area_words(m2: float) -> str:
+    if m2 >= 1e6:
+        return f"{m2 / 1e6:g} km²"
+    if m2 >= 1e4:
+        return f"{m2 / 1e4:g} ha"
+    return f"{m2:g} m²"
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What one user turn asks for.
+
+    kind is one of INTENT_KINDS. ``request`` is the complete new request for
+    "extract"/"refine"; ``question`` names a question about the current result
+    ("largest", "smallest", "total_area", "count", "list", "where", "evidence");
+    ``display`` is "false_colour" or "true_colour".
+    """
+
+    kind: str
+    request: ExtractionRequest | None = None
+    question: str | None = None
+    display: str | None = None
+    understood: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.kind not in INTENT_KINDS:
+            raise ValueError(f"unknown intent kind {self.kind!r}; expected one of {INTENT_KINDS}")
+        if self.kind in ("extract", "refine") and self.request is None:
+            raise ValueError(f"intent {self.kind!r} needs a request")
