@@ -1,0 +1,126 @@
+"""Measured chat latencies on the demo scene: ``python -m chat_app.bench [--runs 3]``.
+
+Each run starts a fresh session and times the turns a user waits for:
+upload → scene info, first extraction, a refinement, a question, and undo.
+The figures are the medians over the runs (wall clock, this machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from chat_app.settings import Settings
+
+__all__ = ["TURNS", "main", "run_bench"]
+
+#: (label, message); None = upload the demo scene.
+TURNS: tuple[tuple[str, str | None], ...] = (
+    ("first reply (upload -> scene info)", None),
+    ("first extraction ('extract the water bodies')", "extract the water bodies"),
+    ("refinement ('only keep the ones larger than 5 ha')", "only keep the ones larger than 5 ha"),
+    ("question ('what is the largest one?')", "what is the largest one?"),
+    ("undo (recomputed from the cache)", "undo"),
+)
+
+
+def run_bench(runs: int = 3, demo_dir: Path | None = None, backend: object | None = None) -> dict[str, list[float]]:
+    """Seconds per turn label, one value per run."""
+    from chat_app.ui import make_dialogue
+
+    with tempfile.TemporaryDirectory(prefix="spex_bench_") as tmp:
+        settings = Settings(work_dir=Path(tmp), **({"demo_dir": demo_dir} if demo_dir else {}))
+        dialogue = make_dialogue(settings, backend=backend)
+        if not dialogue.demo_files():
+            raise SystemExit(f"demo scene not found in {settings.demo_dir}")
+        times: dict[str, list[float]] = {label: [] for label, _ in TURNS}
+        for run in range(runs):
+            state = dialogue.new_state(f"bench-{run}")
+            for label, message in TURNS:
+                t0 = time.perf_counter()
+                state = dialogue.load_demo(state) if message is None else dialogue.respond(state, message)
+                times[label].append(time.perf_counter() - t0)
+                reply = state.entries[-1].text
+                if reply.startswith(("Sorry", "Something", "I could not")):
+                    raise SystemExit(f"turn {label!r} failed: {reply[:300]}")
+            dialogue.close(state)
+    return times
+
+
+def run_bench_api(runs: int = 3, demo_dir: Path | None = None) -> dict[str, list[float]]:
+    """Like :func:`run_bench`, but through the served app and gradio_client (HTTP, queue, rendering)."""
+    import socket
+
+    from gradio_client import Client, handle_file
+
+    from chat_app.ui import build_demo, launch_kwargs, make_dialogue
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="spex_bench_api_") as tmp:
+        settings = Settings(work_dir=Path(tmp) / "work", port=port,
+                            **({"demo_dir": demo_dir} if demo_dir else {}))
+        demo_files = make_dialogue(settings).demo_files()
+        if not demo_files:
+            raise SystemExit(f"demo scene not found in {settings.demo_dir}")
+        demo = build_demo(settings)
+        demo.queue()
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                                **launch_kwargs(settings))
+        try:
+            times: dict[str, list[float]] = {label: [] for label, _ in TURNS}
+            for run in range(runs):
+                client = Client(url, verbose=False, download_files=str(Path(tmp) / f"dl{run}"),
+                                analytics_enabled=False)
+                for label, message in TURNS:
+                    t0 = time.perf_counter()
+                    if message is None:  # a real upload of the demo band files over HTTP
+                        files = [handle_file(str(f)) for f in demo_files]
+                        client.predict({"text": "", "files": files}, api_name="/chat")
+                    else:
+                        client.predict({"text": message, "files": []}, api_name="/chat")
+                    times[label].append(time.perf_counter() - t0)
+        finally:
+            demo.close()
+    return times
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m chat_app.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3, help="fresh sessions to time (median reported)")
+    p.add_argument("--demo-dir", type=Path, default=None, help="folder of the scene's band files")
+    p.add_argument("--backend", choices=("spectral", "spex"), default="spectral")
+    p.add_argument("--model", default=None, help="SPEX checkpoint folder for --backend spex")
+    p.add_argument("--quantization", choices=("none", "8bit", "4bit"), default=None)
+    p.add_argument("--via-api", action="store_true",
+                   help="also time the turns through the served app (gradio_client over HTTP)")
+    args = p.parse_args(argv)
+    backend = None
+    if args.backend == "spex":
+        if not args.model:
+            p.error("--backend spex needs --model PATH")
+        from spex.model import SpexBackend
+
+        backend = SpexBackend(args.model, quantization=args.quantization)
+    _print(f"dialogue ({args.backend} backend)", run_bench(args.runs, args.demo_dir, backend=backend), args.runs)
+    if args.via_api:
+        _print("served app via gradio_client (spectral backend)", run_bench_api(args.runs, args.demo_dir), args.runs)
+    return 0
+
+
+def _print(title: str, times: dict[str, list[float]], runs: int) -> None:
+    width = max(len(label) for label in times)
+    print(f"SPEX chat latency on the demo scene, {title}, median of {runs} run(s) [s]")
+    for label, values in times.items():
+        print(f"  {label:<{width}}  {statistics.median(values):7.2f}   (runs: "
+              + ", ".join(f"{v:.2f}" for v in values) + ")")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,483 @@
+"""Pure turn logic: (state, text, files) in, new state with reply and artefacts out.
+
+No Gradio here: the UI only renders what :meth:`Dialogue.respond` returns, so the
+whole conversation can be tested without a browser. Every expected failure
+(:class:`~spex.errors.SpexError`) becomes a friendly reply and leaves the previous
+scene and result untouched, because a turn works on a fork of the state.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from pydantic import ValidationError
+
+from chat_app.formatting import scene_markdown
+from chat_app.scene_memo import MemoScene
+from chat_app.state import ChatEntry, ChatState, Panel, SceneContext
+from chat_app.tools import RuleInterpreter, build_tools
+from spex.errors import InstructionError, SceneReadError, SpexError, SpexWarning
+
+if TYPE_CHECKING:
+    from spex.engine import Extraction, ExtractionRequest
+    from spex.io import Scene
+    from spex.spectral import IndexCache
+
+__all__ = ["ACCEPTED_SUFFIXES", "EXAMPLES", "Dialogue", "Interpreter", "Progress", "Services", "default_services"]
+
+log = logging.getLogger(__name__)
+
+#: Raster files a scene can be uploaded as (plus Landsat ``*_MTL.txt`` metadata).
+ACCEPTED_SUFFIXES = (".tif", ".tiff", ".jp2")
+MTL_SUFFIX = "_mtl.txt"
+
+EXAMPLES = (
+    "extract the water bodies",
+    "only keep the ones larger than 5 ha",
+    "just the three largest",
+    "only in the north half",
+    "be stricter",
+    "also add wetlands",
+    "remove the ones touching the border",
+    "fill the holes",
+    "now the vegetation instead",
+    "exclude clouds",
+    "what is the largest one?",
+    "how much area in total?",
+    "show false colour",
+    "undo / redo / start over",
+)
+
+Progress = Callable[[float, str], None]
+
+
+class Interpreter(Protocol):
+    """Turns a user message into tool calls (rule-based parser or an LLM)."""
+
+    name: str
+
+    def choose(self, text: str, state: ChatState) -> AIMessage: ...
+
+
+@dataclass(frozen=True)
+class Services:
+    """The library functions a turn calls, gathered so tests can count or swap one.
+
+    Defaults (see :func:`default_services`) are the real ``spex`` functions; the SPEX
+    model backend replaces ``extract`` only.
+    """
+
+    open_scene: Callable[..., Scene]
+    make_cache: Callable[[Scene], IndexCache]
+    extract: Callable[[Scene, ExtractionRequest, IndexCache], Extraction]
+    explain: Callable[[Extraction, Scene], str]
+    answer_question: Callable[[str, Extraction, Scene], str]
+    render_preview: Callable[..., Path]
+    render_overlay: Callable[..., Path]
+    write_outputs: Callable[..., Any]
+    write_report: Callable[..., Path]
+    map_html: Callable[..., str]
+
+
+def default_services(backend: Any | None = None) -> Services:
+    """The real spex functions; ``backend`` (e.g. SpexBackend) supplies ``extract`` if given."""
+    from spex import export, io, spectral, viz
+    from spex.engine import answer_question, explain
+    from spex.engine import extract as spectral_extract
+
+    def engine_extract(scene: Scene, request: ExtractionRequest, cache: IndexCache) -> Extraction:
+        return spectral_extract(scene, request, cache=cache)
+
+    def backend_extract(scene: Scene, request: ExtractionRequest, cache: IndexCache) -> Extraction:
+        return backend.extract(scene, request, cache=cache)
+
+    return Services(
+        open_scene=io.open_scene, make_cache=spectral.IndexCache,
+        extract=engine_extract if backend is None else backend_extract,
+        explain=explain, answer_question=answer_question,
+        render_preview=export.render_preview, render_overlay=export.render_overlay,
+        write_outputs=export.write_outputs, write_report=export.write_report, map_html=viz.map_html,
+    )
+
+
+def _no_progress(fraction: float, desc: str) -> None:
+    """Progress sink used when the caller shows none."""
+
+
+def _examples_text() -> str:
+    return "\n".join(f"- *{e}*" for e in EXAMPLES)
+
+
+HELP = (
+    "I extract land cover from multispectral scenes and explain the result with measured spectral evidence.\n\n"
+    "**1.** Upload one GeoTIFF (`.tif`/`.tiff`/`.jp2`) or all band files of one scene "
+    "(Landsat: add the `*_MTL.txt`), or click **Load demo scene**.\n"
+    "**2.** Ask, then refine turn by turn:\n" + _examples_text()
+)
+
+
+class _Turn:
+    """One turn's working state; implements :class:`chat_app.tools.ToolRunner`."""
+
+    def __init__(self, dialogue: Dialogue, work: ChatState, progress: Progress) -> None:
+        self.d = dialogue
+        self.work = work
+        self.progress = progress
+        self.image: Path | None = None
+
+    # -------------------------------------------------------------- helpers
+    @property
+    def current(self) -> ExtractionRequest | None:
+        return self.work.request
+
+    def _ctx(self) -> SceneContext:
+        if self.work.scene is None:
+            raise _NoScene()
+        return self.work.scene
+
+    def _compute(self, request: ExtractionRequest) -> Extraction:
+        ctx = self._ctx()
+        self.progress(0.3, f"Extracting {request.describe()}")
+        return self.d.services.extract(ctx.scene, request, ctx.cache)
+
+    def _publish(self, reply: str) -> None:
+        """Write downloads, overlay and map for the current result into a fresh turn folder."""
+        ctx, ex, s = self._ctx(), self.work.extraction, self.d.services
+        out = ctx.out_dir / f"turn-{self.work.turn:03d}"
+        out.mkdir(parents=True, exist_ok=True)
+        if ex is None:
+            self.progress(0.7, "Rendering the preview")
+            png = s.render_preview(ctx.view, out / "preview.png", false_colour=self.work.false_colour)
+            self.work.panel = Panel(image=png, map_html=self.d.safe_map(ctx.view, None, png), downloads=())
+        else:
+            self.progress(0.6, "Writing mask, regions and overlay")
+            o = s.write_outputs(ex, ctx.view, out, reply=reply, false_colour=self.work.false_colour)
+            self.progress(0.85, "Drawing the map")
+            self.work.panel = Panel(image=o.overlay_png, map_html=self.d.safe_map(ctx.view, ex, o.overlay_png),
+                                    downloads=(o.mask_tif, o.geojson, o.overlay_png))
+            png = o.overlay_png
+        self.image = self.d.keep_for_chat(self.work, png)
+
+    def _set(self, extraction: Extraction | None, summary_prefix: str = "") -> str:
+        self.work.extraction = extraction
+        ctx = self._ctx()
+        if extraction is None:
+            reply = summary_prefix + "There is no result now; the scene stays loaded."
+        else:
+            reply = summary_prefix + self.d.services.explain(extraction, ctx.view)
+        self._publish(reply)
+        return reply
+
+    def _restore(self, request: ExtractionRequest | None) -> Extraction | None:
+        return None if request is None else self._compute(request)
+
+    # ---------------------------------------------------------------- tools
+    def run_extract(self, request: ExtractionRequest, *, refined: bool) -> str:
+        self._ctx()
+        before = self.work.snapshot()
+        extraction = self._compute(request)
+        self.work.push_undo(before)
+        return self._set(extraction)
+
+    def run_undo(self) -> str:
+        if not self.work.undo:
+            return "Nothing to undo."
+        target = self.work.undo[-1]
+        extraction = self._restore(target.request)
+        self.work.undo.pop()
+        self.work.redo.append(self.work.snapshot())
+        return self._set(extraction, f"Undone: back to **{target.summary}**.\n\n")
+
+    def run_redo(self) -> str:
+        if not self.work.redo:
+            return "Nothing to redo."
+        target = self.work.redo[-1]
+        extraction = self._restore(target.request)
+        self.work.redo.pop()
+        self.work.undo.append(self.work.snapshot())
+        del self.work.undo[: max(0, len(self.work.undo) - self.work.max_undo)]
+        return self._set(extraction, f"Redone: **{target.summary}**.\n\n")
+
+    def run_reset(self) -> str:
+        self._ctx()
+        if self.work.extraction is None:
+            return "There is no result to clear; the scene stays loaded. " + "Try *extract the water bodies*."
+        self.work.push_undo(self.work.snapshot())
+        return self._set(None, "Started over (say *undo* to bring the result back). ")
+
+    def run_question(self, question: str) -> str:
+        ctx = self._ctx()
+        if self.work.extraction is None:
+            return "There is no result yet to answer that from. Ask me to extract something first, " \
+                   "e.g. *extract the water bodies*."
+        return self.d.services.answer_question(question, self.work.extraction, ctx.view)
+
+    def run_display(self, false_colour: bool) -> str:
+        from spex.export.render import choose_display_bands
+
+        ctx = self._ctx()
+        self.work.false_colour = false_colour  # a fork: a failure below discards it
+        bands, note = choose_display_bands(ctx.scene.band_names, false_colour=false_colour)
+        reply = f"Showing **{'false' if false_colour else 'true'} colour**: R/G/B = {'/'.join(bands)}"
+        if bands[:2] == ("nir", "red"):
+            reply += " (vegetation appears red, water dark)"
+        reply += "." + (f" Note: {note}." if note else "")
+        self._publish(reply)
+        return reply
+
+    def run_help(self) -> str:
+        return HELP
+
+
+class _NoScene(Exception):
+    """Raised inside a turn when a tool needs a scene and none is loaded."""
+
+
+DEMO_NAME = "demo scene (Sentinel-2 L1C, Virginia coast, CC0; 10/20/60 m band files)"
+
+NO_SCENE = ("No scene is loaded yet. Upload a GeoTIFF (or the band files of one scene) with the paperclip button, "
+            "or click **Load demo scene**; then ask e.g. *extract the water bodies*.")
+
+
+class Dialogue:
+    """The conversation engine shared by all sessions (holds no per-session data)."""
+
+    def __init__(self, services: Services, interpreter: Interpreter | None = None, *,
+                 work_dir: Path, max_file_size_bytes: int = 500 * 1024 * 1024,
+                 demo_dir: Path | None = None) -> None:
+        self.services = services
+        self.interpreter: Interpreter = interpreter or RuleInterpreter()
+        self.work_dir = Path(work_dir)
+        self.max_file_size_bytes = max_file_size_bytes
+        self.demo_dir = demo_dir
+
+    # ----------------------------------------------------------- public API
+    def new_state(self, session_id: str, *, max_undo: int = 20, max_history: int = 200) -> ChatState:
+        """An empty conversation for one visitor."""
+        return ChatState(session_id=session_id, max_undo=max_undo, max_history=max_history)
+
+    def session_dir(self, state: ChatState) -> Path:
+        return self.work_dir / (state.session_id or "anonymous")
+
+    def respond(self, state: ChatState, text: str = "", files: Sequence[str | Path] = (),
+                progress: Progress | None = None, *, scene_name: str | None = None) -> ChatState:
+        """One user turn; returns the new state (``state`` itself is never modified).
+
+        ``files`` (if any) replace the scene first; ``scene_name`` labels them in the reply.
+        """
+        progress = progress or _no_progress
+        text = (text or "").strip()
+        files = [Path(f) for f in files]
+        work = state.fork()
+        work.turn += 1
+        user = ChatEntry("user", text, files=tuple(f.name for f in files))
+        work.add(user)
+        work.add_message(HumanMessage(content=text or "(uploaded files)",
+                                      additional_kwargs={"files": [f.name for f in files]}))
+        if files:
+            try:
+                loaded = self._load(work, files, progress, scene_name)
+            except SpexError as exc:
+                return self._fail(state, user, self._friendly(exc, upload=True), turn=work.turn)
+            except Exception:  # an unexpected bug must not kill the chat
+                log.exception("loading %s failed", [f.name for f in files])
+                return self._fail(state, user, "Something unexpected went wrong while reading the upload. "
+                                               "The previous scene is kept; please try another file.",
+                                  turn=work.turn)
+            preview = self.keep_for_chat(work, work.panel.image) if work.panel.image else None
+            if not text:
+                return self._finish(work, loaded, preview, progress)
+            self._say(work, loaded, preview)  # the scene info stays even if the instruction fails
+        elif not text:
+            return self._finish(work, HELP, None, progress)
+        base = work.fork() if files else state
+        try:
+            reply, image = self._instruct(work, text, progress)
+        except (SpexError, _NoScene, ValidationError, ValueError) as exc:
+            return self._fail(base, user, self._friendly(exc), turn=work.turn, has_user=bool(files))
+        except Exception:
+            log.exception("turn %r failed", text)
+            return self._fail(base, user, "Something unexpected went wrong; your previous result is kept. "
+                                          "Please rephrase or try *help*.", turn=work.turn, has_user=bool(files))
+        return self._finish(work, reply, image, progress)
+
+    def load_demo(self, state: ChatState, progress: Progress | None = None) -> ChatState:
+        """Load the bundled demo scene as if its files had been uploaded."""
+        files = self.demo_files()
+        if not files:
+            return self._fail(state, ChatEntry("user", "Load the demo scene"),
+                              "The demo scene is not installed (expected its band files in "
+                              f"`{self.demo_dir}`). Upload your own GeoTIFF instead.", turn=state.turn + 1)
+        return self.respond(state, "", files, progress, scene_name=DEMO_NAME)
+
+    def demo_files(self) -> list[Path]:
+        if self.demo_dir is None or not self.demo_dir.is_dir():
+            return []
+        return sorted(p for p in self.demo_dir.iterdir()
+                      if p.suffix.lower() in ACCEPTED_SUFFIXES or p.name.lower().endswith(MTL_SUFFIX))
+
+    def close(self, state: ChatState) -> None:
+        """Release a session: close its scene and delete its files."""
+        if state.scene is not None:
+            state.scene.close()
+        if state.session_id:
+            shutil.rmtree(self.session_dir(state), ignore_errors=True)
+
+    # ------------------------------------------------------------- internals
+    def safe_map(self, scene: Scene, extraction: Extraction | None, png: Path | None) -> str:
+        """Map HTML, or a short note when the scene cannot be mapped (e.g. no CRS)."""
+        try:
+            return self.services.map_html(scene, extraction, overlay_png=png)
+        except SpexError as exc:
+            return f"<p>No map for this scene: {exc}</p>"
+
+    def keep_for_chat(self, state: ChatState, png: Path) -> Path:
+        """Copy a PNG next to the transcript so it outlives the scene's output folder."""
+        chat_dir = self.session_dir(state) / "chat"
+        chat_dir.mkdir(parents=True, exist_ok=True)
+        dest = chat_dir / f"turn-{state.turn:03d}-{Path(png).name}"
+        if Path(png) != dest:
+            shutil.copyfile(png, dest)
+        return dest
+
+    def _check_files(self, files: Sequence[Path]) -> tuple[list[Path], Path | None]:
+        rasters: list[Path] = []
+        mtl: Path | None = None
+        for f in files:
+            name = f.name.lower()
+            if name.endswith(MTL_SUFFIX):
+                mtl = f
+            elif f.suffix.lower() in ACCEPTED_SUFFIXES:
+                rasters.append(f)
+            else:
+                raise SceneReadError(f"`{f.name}` is not a file type I read. Accepted: GeoTIFF (.tif, .tiff), "
+                                     "JPEG 2000 (.jp2) and Landsat metadata (*_MTL.txt).")
+            if f.exists() and f.stat().st_size > self.max_file_size_bytes:
+                raise SceneReadError(f"`{f.name}` is {f.stat().st_size / 2**20:.0f} MB; the upload limit is "
+                                     f"{self.max_file_size_bytes / 2**20:.0f} MB per file. Crop the scene "
+                                     "(e.g. gdal_translate -srcwin) or upload fewer bands.")
+        if not rasters:
+            raise SceneReadError("The upload has no raster. Accepted: one GeoTIFF/JPEG 2000 or the band files "
+                                 "of one scene (.tif, .tiff, .jp2), optionally with the Landsat *_MTL.txt.")
+        return rasters, mtl
+
+    def _load(self, work: ChatState, files: Sequence[Path], progress: Progress, name: str | None = None) -> str:
+        rasters, mtl = self._check_files(files)
+        s = self.services
+        progress(0.1, "Reading the scene")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SpexWarning)
+            scene = s.open_scene(rasters if len(rasters) > 1 else rasters[0], mtl=mtl)
+        try:
+            number = work.scenes_loaded + 1
+            out_dir = self.session_dir(work) / f"scene-{number:02d}"
+            shutil.rmtree(out_dir, ignore_errors=True)
+            out_dir.mkdir(parents=True)
+            progress(0.5, "Rendering a preview")
+            view = MemoScene(scene)
+            preview = s.render_preview(view, out_dir / "preview.png", false_colour=False)
+            cache = s.make_cache(scene)
+            if name is None:
+                name = rasters[0].name if len(rasters) == 1 else f"{len(rasters)} files ({rasters[0].name}, …)"
+            info = scene_markdown(scene.info(), name)
+            for w in caught:  # assumptions the scene notes do not already state
+                if issubclass(w.category, SpexWarning) and str(w.message) not in info:
+                    log.info("scene warning: %s", w.message)
+            ctx = SceneContext(scene=scene, cache=cache, view=view, name=name, info_text=info, preview_png=preview,
+                               out_dir=out_dir, number=number)
+            progress(0.8, "Drawing the map")
+            map_html = self.safe_map(view, None, preview)
+        except Exception:
+            scene.close()
+            raise
+        old = work.scene
+        work.scene, work.scenes_loaded = ctx, number
+        work.extraction, work.false_colour = None, False
+        work.undo.clear()
+        work.redo.clear()
+        work.panel = Panel(image=preview, map_html=map_html, downloads=())
+        if old is not None:
+            old.close()
+        return (f"{info}\n\n"
+                "Ask e.g. *extract the water bodies*, *extract the vegetation* or *show false colour*.")
+
+    def _instruct(self, work: ChatState, text: str, progress: Progress) -> tuple[str, Path | None]:
+        progress(0.05, "Understanding the request")
+        ai = self.interpreter.choose(text, work)
+        work.add_message(ai)
+        turn = _Turn(self, work, progress)
+        tools = {t.name: t for t in build_tools(turn)}
+        outputs: list[str] = []
+        for call in ai.tool_calls:
+            tool = tools.get(call["name"])
+            if tool is None:
+                raise InstructionError(f"unknown operation {call['name']!r}",
+                                       supported=sorted(tools))
+            result = tool.invoke(call["args"])  # exceptions propagate: the turn is abandoned as a whole
+            work.add_message(ToolMessage(content=str(result), tool_call_id=call["id"], name=call["name"]))
+            outputs.append(str(result))
+        if not outputs:
+            raise InstructionError("no operation chosen")
+        return "\n\n".join(outputs), turn.image
+
+    @staticmethod
+    def _say(work: ChatState, reply: str, image: Path | None) -> None:
+        work.add(ChatEntry("assistant", reply, image=image))
+        work.add_message(AIMessage(content=reply))
+
+    def _finish(self, work: ChatState, reply: str, image: Path | None, progress: Progress) -> ChatState:
+        self._say(work, reply, image)
+        if work.scene is not None:
+            self._write_report(work)
+        progress(1.0, "Done")
+        return work
+
+    def _write_report(self, work: ChatState) -> None:
+        """Refresh the Markdown report of the conversation (a download at every turn)."""
+        ctx = work.scene
+        assert ctx is not None
+        out = ctx.out_dir / f"turn-{work.turn:03d}"
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            report = self.services.write_report(work.transcript(), work.extraction, ctx.view,
+                                                out / "spex_report.md")
+        except SpexError as exc:
+            log.warning("report not written: %s", exc)
+            return
+        downloads = tuple(p for p in work.panel.downloads if p.name != "spex_report.md") + (Path(report),)
+        work.panel = Panel(image=work.panel.image, map_html=work.panel.map_html, downloads=downloads)
+
+    def _fail(self, base: ChatState, user: ChatEntry, message: str, *, turn: int,
+              has_user: bool = False) -> ChatState:
+        """``base`` plus the user's bubble and a friendly reply; scene, result and undo unchanged."""
+        out = base.fork()
+        out.turn = turn
+        if not has_user:
+            out.add(user)
+            out.add_message(HumanMessage(content=user.text or "(uploaded files)"))
+        self._say(out, message, None)
+        return out
+
+    def _friendly(self, exc: BaseException, *, upload: bool = False) -> str:
+        """A chat reply for an expected failure: what went wrong and what works."""
+        if isinstance(exc, _NoScene):
+            return NO_SCENE
+        if isinstance(exc, InstructionError):
+            text = str(exc).strip()
+            if "example" not in text.lower():
+                text += "\n\nYou can say for example:\n" + _examples_text()
+            return f"Sorry, I could not turn that into an operation.\n\n{text}\n\nNothing was changed."
+        if isinstance(exc, ValidationError):
+            return f"That request had invalid settings ({exc.error_count()} problem(s)); nothing was changed."
+        if upload:
+            return f"I could not read that upload: {exc}\n\nThe previous scene (if any) is still loaded."
+        if isinstance(exc, SpexError):
+            return f"{exc}\n\nNothing was changed; your previous result is kept."
+        return f"That request is not valid: {exc}. Nothing was changed."

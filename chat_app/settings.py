@@ -1,0 +1,97 @@
+"""Run-time settings of the chat app, from the command line and the environment.
+
+Kept in one frozen value so handlers never read module globals: ``build_demo``
+receives a :class:`Settings` and closes over it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BACKENDS", "QUANTIZATIONS", "Settings", "build_parser", "parse_settings"]
+
+BACKENDS = ("spectral", "spex")
+QUANTIZATIONS = ("none", "8bit", "4bit")
+
+#: Repository root (app.py lives there); the demo scene is in assets/demo.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the UI and the dialogue need to know about this deployment."""
+
+    host: str = "127.0.0.1"
+    port: int = 7860
+    backend: str = "spectral"
+    model_path: str | None = None
+    quantization: str | None = None
+    chat_model: str | None = None
+    chat_quantization: str | None = "4bit"
+    max_file_size_mb: int = 500
+    max_history: int = 200
+    max_undo: int = 20
+    demo_dir: Path = REPO_ROOT / "assets" / "demo"
+    work_dir: Path = Path(tempfile.gettempdir()) / "spex_chat"
+    delete_cache: tuple[int, int] = (3600, 7200)
+    state_ttl_s: int = 4 * 3600  # an idle session's scene and cache are released after this
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"invalid backend: {self.backend!r}; expected one of {BACKENDS}")
+        if self.backend == "spex" and not self.model_path:
+            raise ValueError("--backend spex needs --model PATH (a SPEX checkpoint folder)")
+        if self.quantization is not None and self.quantization not in QUANTIZATIONS:
+            raise ValueError(f"invalid quantization: {self.quantization!r}; expected one of {QUANTIZATIONS}")
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"invalid port: {self.port}; expected 1..65535")
+        if self.max_file_size_mb < 1:
+            raise ValueError(f"max file size must be >= 1 MB, got {self.max_file_size_mb}")
+
+    @property
+    def max_file_size_bytes(self) -> int:
+        return self.max_file_size_mb * 1024 * 1024
+
+    @property
+    def max_file_size(self) -> str:
+        """The limit in Gradio's ``launch(max_file_size=...)`` notation."""
+        return f"{self.max_file_size_mb}mb"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python app.py`` command line; defaults come from the environment."""
+    p = argparse.ArgumentParser(prog="app.py", description="SPEX chat: talk to your multispectral scenes.")
+    p.add_argument("--host", default=None, help="interface to bind (env GRADIO_SERVER_NAME; default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (env GRADIO_SERVER_PORT; default 7860)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="spectral = rule-based spectral engine (default); spex = SPEX model (needs --model)")
+    p.add_argument("--model", dest="model_path", default=None, help="SPEX checkpoint folder (env SPEX_MODEL)")
+    p.add_argument("--quantization", choices=QUANTIZATIONS, default=None,
+                   help="quantize the SPEX model's language part (CUDA only for 4bit/8bit)")
+    p.add_argument("--chat-model", default=None,
+                   help="optional local chat LLM folder/id that chooses the tools (env SPEX_CHAT_MODEL); "
+                        "default: the rule-based interpreter")
+    p.add_argument("--max-file-size-mb", type=int, default=None, help="upload limit per file (default 500)")
+    return p
+
+
+def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``argv`` (command line wins) and ``env`` (defaults to os.environ)."""
+    env = os.environ if env is None else env
+    args = build_parser().parse_args(argv)
+    port = args.port if args.port is not None else int(env.get("GRADIO_SERVER_PORT", "7860"))
+    quant = args.quantization or env.get("SPEX_QUANTIZATION") or None
+    return Settings(
+        host=args.host or env.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        port=port,
+        backend=args.backend or env.get("SPEX_BACKEND", "spectral"),
+        model_path=args.model_path or env.get("SPEX_MODEL") or None,
+        quantization=None if quant == "none" else quant,
+        chat_model=args.chat_model or env.get("SPEX_CHAT_MODEL") or None,
+        max_file_size_mb=args.max_file_size_mb or int(env.get("SPEX_MAX_FILE_SIZE_MB", "500")),
+    )

@@ -1,0 +1,254 @@
+"""Gradio layout and event wiring; the turn logic lives in :mod:`chat_app.dialogue`.
+
+Every action follows the same chain: a fast step shows the user's bubble and locks
+the textbox, a slow step runs the turn (with progress), an unlock step frees the
+textbox; if the slow step raises, ``.failure`` re-renders the kept state with an
+apology and unlocks (Gradio 6 does not run ``.then`` steps after an error), so the
+chat stays usable after anything.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from chat_app.dialogue import ACCEPTED_SUFFIXES, EXAMPLES, Dialogue, default_services
+from chat_app.settings import Settings
+from chat_app.spaces_compat import gpu
+from chat_app.state import ChatState
+
+__all__ = ["CSS", "build_demo", "launch_kwargs", "map_iframe", "make_dialogue"]
+
+log = logging.getLogger(__name__)
+
+MAP_HEIGHT_PX = 400
+
+CSS = """
+#spex-map iframe {display: block;}
+.spex-actions button {min-width: 0;}
+#spex-downloads tr.file {padding: 1px 4px !important;}
+#spex-downloads td {padding-top: 2px !important; padding-bottom: 2px !important;}
+"""
+
+HEADER = (
+    "<div id='spex-header' style='display:flex;align-items:baseline;gap:12px;margin:0 0 -8px 4px;"
+    "white-space:nowrap;overflow:hidden;text-overflow:ellipsis'>"
+    "<b style='font-size:1.25rem'>SPEX chat</b>"
+    "<span style='font-size:.85rem;opacity:.75'>talk to a multispectral scene: upload a GeoTIFF or load the demo, "
+    "ask what to extract, refine turn by turn, download the results</span></div>"
+)
+
+PLACEHOLDER = (
+    "**Start:** click **Load demo scene** (Sentinel-2 L1C, Virginia) or upload a GeoTIFF with the paperclip, "
+    "then ask e.g. *extract the water bodies*."
+)
+
+MAP_EMPTY = "<p style='padding:1em;opacity:.7'>The map appears here once a scene is loaded.</p>"
+
+FAILURE = ("Sorry, something went wrong with that request. Uploads must be GeoTIFF (.tif, .tiff), JPEG 2000 "
+           "(.jp2) or Landsat *_MTL.txt files of at most {limit} MB each. Your previous scene and result are kept; "
+           "please try again.")
+
+
+# Gradio's autoscroll stops once late-loading images push the bottom away; instead show the
+# latest user message at the top, so each reply is read from its start.
+SCROLL_JS = """() => {
+  const go = () => {
+    const wrap = document.querySelector('#spex-chat .bubble-wrap');
+    if (!wrap) return;
+    const rows = wrap.querySelectorAll('.message-row.user-row');
+    const last = rows[rows.length - 1];
+    if (!last) return;
+    wrap.scrollTop += last.getBoundingClientRect().top - wrap.getBoundingClientRect().top - 44;  // below the toolbar
+  };
+  [60, 500, 1500].forEach((t) => setTimeout(go, t));
+}"""
+
+
+def map_iframe(map_document: str, height: int = MAP_HEIGHT_PX) -> str:
+    """Embed a standalone map page; gr.HTML does not run scripts, an iframe's srcdoc does."""
+    if not map_document:
+        return MAP_EMPTY
+    if not map_document.lstrip().lower().startswith(("<!doctype", "<html")):
+        return map_document  # a short notice (e.g. scene without CRS), shown as is
+    return (f'<iframe title="Map of the scene and the extracted regions" sandbox="allow-scripts" '
+            f'style="width:100%;height:{height}px;border:0;border-radius:8px" '
+            f'srcdoc="{html.escape(map_document, quote=True)}"></iframe>')
+
+
+def make_dialogue(settings: Settings, backend: Any | None = None, interpreter: Any | None = None) -> Dialogue:
+    """The shared conversation engine for these settings (``backend``: e.g. a loaded SpexBackend)."""
+    return Dialogue(default_services(backend), interpreter, work_dir=settings.work_dir,
+                    max_file_size_bytes=settings.max_file_size_bytes, demo_dir=settings.demo_dir)
+
+
+def launch_kwargs(settings: Settings) -> dict[str, Any]:
+    """Arguments for ``demo.launch`` that belong to the app rather than to the caller."""
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    return {
+        "max_file_size": settings.max_file_size,
+        "allowed_paths": [str(settings.work_dir)],
+        "css": CSS,
+        # system fonts: the default theme fonts would be fetched from a web font service
+        "theme": gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                                font_mono=["ui-monospace", "Consolas", "monospace"]),
+        "footer_links": ["api", "settings"],
+    }
+
+
+def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = None) -> gr.Blocks:
+    """The SPEX chat app. ``dialogue`` is shared by all sessions; state is per session."""
+    settings = settings or Settings()
+    dialogue = dialogue or make_dialogue(settings)
+    limit = settings.max_file_size_mb
+    file_types = [*ACCEPTED_SUFFIXES, ".txt"]
+
+    with gr.Blocks(title="SPEX chat", delete_cache=settings.delete_cache, fill_width=True) as demo:
+        state = gr.State(ChatState(max_undo=settings.max_undo, max_history=settings.max_history),
+                         time_to_live=settings.state_ttl_s, delete_callback=dialogue.close)
+        gr.HTML(HEADER, js_on_load=None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=11, min_width=420):
+                chatbot = gr.Chatbot(label="Conversation", show_label=False, height=530, placeholder=PLACEHOLDER,
+                                     layout="bubble", buttons=["copy", "copy_all"], elem_id="spex-chat",
+                                     feedback_options=None, group_consecutive_messages=False)
+                box = gr.MultimodalTextbox(
+                    placeholder=f"Ask, or attach a scene (.tif/.tiff/.jp2, Landsat *_MTL.txt; ≤ {limit} MB per file)",
+                    file_types=file_types, file_count="multiple", sources=["upload"], show_label=False,
+                    elem_id="spex-input", autofocus=True)
+                with gr.Row(elem_classes="spex-actions"):
+                    demo_btn = gr.Button("Load demo scene", variant="primary", size="sm", elem_id="spex-demo")
+                    undo_btn = gr.Button("↶ Undo", size="sm")
+                    redo_btn = gr.Button("↷ Redo", size="sm")
+                    reset_btn = gr.Button("Start over", size="sm")
+                with gr.Accordion("Example requests (click one to fill in the box)", open=False):
+                    gr.Examples(examples=[[{"text": e, "files": []}] for e in EXAMPLES if "/" not in e],
+                                inputs=[box], label=None, examples_per_page=13)
+            with gr.Column(scale=10, min_width=380):
+                with gr.Tabs(selected="map") as tabs:
+                    with gr.Tab("Map", id="map"):
+                        map_box = gr.HTML(MAP_EMPTY, elem_id="spex-map", js_on_load=None,
+                                          min_height=MAP_HEIGHT_PX)
+                    with gr.Tab("Image", id="image"):
+                        image = gr.Image(label="Preview / overlay", type="filepath", interactive=False,
+                                         height=MAP_HEIGHT_PX, buttons=["download", "fullscreen"],
+                                         elem_id="spex-image")
+                files = gr.File(label="Downloads: mask COG · regions GeoJSON (EPSG:4326) · overlay · report",
+                                file_count="multiple", interactive=False, height=175,
+                                elem_id="spex-downloads")
+
+        view_outputs = [state, chatbot, image, map_box, files, tabs]
+
+        def view(new: ChatState, old: ChatState | None = None) -> dict[Any, Any]:
+            """Render a state; switch to the map tab when the map changed."""
+            panel = new.panel
+            out: dict[Any, Any] = {
+                state: new,
+                chatbot: new.to_chatbot(),
+                image: str(panel.image) if panel.image else None,
+                files: [str(p) for p in panel.downloads] or None,
+            }
+            if old is None or panel.map_html != old.panel.map_html:
+                out[map_box] = map_iframe(panel.map_html)
+                out[tabs] = gr.Tabs(selected="map")
+            else:  # unchanged: do not resend a ~1 MB page (questions, failed turns)
+                out[map_box] = gr.skip()
+            return out
+
+        def with_session(s: ChatState, request: gr.Request | None) -> ChatState:
+            if not s.session_id and request is not None and request.session_hash:
+                s = s.fork()
+                s.session_id = request.session_hash
+            return s
+
+        def progress_cb(progress: gr.Progress) -> Callable[[float, str], None]:
+            return lambda fraction, desc: progress(fraction, desc=desc)
+
+        def show_user(s: ChatState, message: dict[str, Any] | str | None) -> dict[Any, Any]:
+            """Fast step: the user's bubble appears at once and the textbox locks."""
+            text, names = _split(message)
+            bubble = ("Files: " + ", ".join(f"`{Path(n).name}`" for n in names) + ("\n\n" if text else "")
+                      if names else "") + text
+            history = s.to_chatbot() + ([{"role": "user", "content": bubble}] if bubble else [])
+            return {chatbot: history, box: gr.MultimodalTextbox(interactive=False)}
+
+        def show_fixed(text: str) -> Callable[[ChatState], dict[Any, Any]]:
+            return lambda s: show_user(s, {"text": text, "files": []})
+
+        @gpu
+        def respond(s: ChatState, message: dict[str, Any] | str | None, request: gr.Request,
+                    progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:
+            """Slow step: one turn of the dialogue (API name ``/chat``)."""
+            text, names = _split(message)
+            s = with_session(s, request)
+            return view(dialogue.respond(s, text, names, progress=progress_cb(progress)), s)
+
+        def fixed(text: str) -> Callable[..., dict[Any, Any]]:
+            @gpu
+            def run(s: ChatState, request: gr.Request, progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:
+                s = with_session(s, request)
+                return view(dialogue.respond(s, text, (), progress=progress_cb(progress)), s)
+            return run
+
+        @gpu
+        def load_demo(s: ChatState, request: gr.Request, progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:
+            s = with_session(s, request)
+            return view(dialogue.load_demo(s, progress=progress_cb(progress)), s)
+
+        def unlock() -> dict[Any, Any]:
+            return {box: gr.MultimodalTextbox(value=None, interactive=True)}
+
+        def restore(s: ChatState) -> dict[Any, Any]:
+            """After an unexpected error: the kept state plus an apology, and a usable textbox."""
+            return {chatbot: s.to_chatbot() + [{"role": "assistant", "content": FAILURE.format(limit=limit)}],
+                    box: gr.MultimodalTextbox(value=None, interactive=True)}
+
+        def chain(trigger: Any, fast: Callable[..., Any], fast_inputs: list[Any], slow: Callable[..., Any],
+                  slow_inputs: list[Any], api_name: str) -> None:
+            first = trigger(fast, fast_inputs, [chatbot, box], queue=False, api_visibility="private")
+            work = first.then(slow, slow_inputs, view_outputs, api_name=api_name, concurrency_id="turn",
+                              concurrency_limit=2, show_progress="minimal", show_progress_on=[chatbot])
+            work.then(unlock, None, [box], queue=False, api_visibility="private").then(
+                None, None, None, js=SCROLL_JS, queue=False, api_visibility="private")
+            # Gradio 6 skips .then steps after an error, so the failure step unlocks too
+            work.failure(restore, [state], [chatbot, box], queue=False, api_visibility="private")
+
+        chain(box.submit, show_user, [state, box], respond, [state, box], "chat")
+        chain(demo_btn.click, show_fixed("Load the demo scene"), [state], load_demo, [state], "load_demo")
+        chain(undo_btn.click, show_fixed("undo"), [state], fixed("undo"), [state], "undo")
+        chain(redo_btn.click, show_fixed("redo"), [state], fixed("redo"), [state], "redo")
+        chain(reset_btn.click, show_fixed("start over"), [state], fixed("start over"), [state], "start_over")
+
+        def clear_all(s: ChatState) -> dict[Any, Any]:
+            """The chat's trash button: a new conversation (scene closed, files deleted)."""
+            dialogue.close(s)
+            fresh = dialogue.new_state(s.session_id, max_undo=settings.max_undo, max_history=settings.max_history)
+            return view(fresh)
+
+        chatbot.clear(clear_all, [state], view_outputs, queue=False, api_visibility="private")
+
+        def cleanup(request: gr.Request) -> None:
+            """Tab closed: delete this visitor's output files (the scene closes with the state)."""
+            if request is not None and request.session_hash:
+                shutil.rmtree(settings.work_dir / request.session_hash, ignore_errors=True)
+
+        demo.unload(cleanup)
+    return demo
+
+
+def _split(message: dict[str, Any] | str | None) -> tuple[str, list[str]]:
+    """Text and file paths of a multimodal message (``{"text": ..., "files": [...]}``)."""
+    if message is None:
+        return "", []
+    if isinstance(message, str):
+        return message, []
+    files = []
+    for f in message.get("files") or []:
+        files.append(f if isinstance(f, str) else (f.get("path") if isinstance(f, dict) else str(f)))
+    return str(message.get("text") or ""), [f for f in files if f]

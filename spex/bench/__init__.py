@@ -1,0 +1,1 @@
+"""Benchmarks (``python -m spex.bench accuracy``); they read data from ``$SPEX_DATA``."""

@@ -1,0 +1,96 @@
+"""``python -m spex extract SCENE... --query "..." --out DIR``: one extraction, four files.
+
+Writes mask.tif (COG), regions.geojson, overlay.png and reply.md via
+:func:`spex.export.write_outputs` and prints the reply. Expected failures raise
+:class:`spex.errors.SpexError` with a one-line message (exit 2 in the dispatcher).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+from pathlib import Path
+
+from spex.errors import InstructionError, ModelError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``extract`` sub-command."""
+    p = subparsers.add_parser(
+        "extract", help="extract a land-cover class described in plain English",
+        description="Open one scene and extract what --query asks for, e.g. "
+                    "--query 'water bodies larger than 2 ha in the north'. Writes mask.tif, regions.geojson, "
+                    "overlay.png and reply.md into --out and prints the reply.")
+    p.add_argument("scene", nargs="+", help="raster file(s) or a folder forming one scene")
+    p.add_argument("--query", "-q", required=True, help="what to extract, in plain English")
+    p.add_argument("--out", "-o", required=True, help="output folder (created if missing)")
+    p.add_argument("--bands", default=None,
+                   help="band names in file order, comma separated (e.g. blue,green,red,nir; 'skip' ignores one)")
+    p.add_argument("--mtl", default=None, help="Landsat *_MTL.txt for TOA reflectance calibration")
+    p.add_argument("--sensor", default=None, help="force a sensor layout, e.g. s2_l1c, landsat5_tm, aerial_rgbn")
+    p.add_argument("--false-colour", "--false-color", dest="false_colour", action="store_true",
+                   help="render the overlay on a NIR-red-green false-colour background")
+    p.add_argument("--backend", choices=("spectral", "spex"), default="spectral",
+                   help="spectral = rule-based engine (default); spex = the SPEX model (needs --model)")
+    p.add_argument("--model", default=None, help="SPEX checkpoint folder (for --backend spex)")
+    p.add_argument("--quantization", choices=("4bit", "8bit"), default=None,
+                   help="load the SPEX language model quantized (for --backend spex)")
+    p.set_defaults(run=run)
+
+
+def _one_line(exc: InstructionError) -> InstructionError:
+    first = str(exc).splitlines()[0] if str(exc) else "the query could not be understood"
+    return InstructionError(f"--query: {first} Try e.g. 'water bodies larger than 2 ha'.",
+                            exc.understood, exc.supported)
+
+
+def _backend(args: argparse.Namespace):
+    """Return an object with ``extract(scene, request, cache)`` for the chosen backend."""
+    if args.backend == "spectral":
+        if args.model or args.quantization:
+            raise ModelError("--model/--quantization only apply to --backend spex")
+        return None
+    if not args.model:
+        raise ModelError("--backend spex needs --model PATH (a SPEX checkpoint folder)")
+    if not Path(args.model).exists():
+        raise ModelError(f"--model {args.model!r} does not exist")
+    try:
+        module = importlib.import_module("spex.model.backend")
+        backend_cls = module.SpexBackend
+    except (ImportError, AttributeError) as exc:
+        raise ModelError(f"the SPEX model backend is not available in this installation ({exc})") from exc
+    return backend_cls(args.model, quantization=args.quantization)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the scene, parse the query, extract, write the four files, print the reply."""
+    from spex.engine import explain, extract, parse_instruction
+    from spex.export import write_outputs
+    from spex.io import open_scene
+    from spex.spectral import IndexCache
+
+    bands = [b for b in re.split(r"[,\s]+", args.bands) if b] if args.bands else None
+    backend = _backend(args)
+    with open_scene(args.scene, bands=bands, mtl=args.mtl, sensor=args.sensor) as scene:
+        try:
+            intent = parse_instruction(args.query, None, pixel_area_m2=scene.pixel_area_m2)
+        except InstructionError as exc:
+            raise _one_line(exc) from exc
+        if intent.kind != "extract" or intent.request is None:
+            raise InstructionError(f"--query must ask for a class to extract (understood a {intent.kind!r} "
+                                   "request); e.g. 'extract the water bodies larger than 2 ha'.")
+        cache = IndexCache(scene)
+        if backend is None:
+            extraction = extract(scene, intent.request, cache)
+        else:
+            extraction = backend.extract(scene, intent.request, cache)
+        reply = explain(extraction, scene)
+        false_colour = args.false_colour or intent.display == "false_colour"
+        outputs = write_outputs(extraction, scene, Path(args.out), reply=reply, false_colour=false_colour)
+    print(reply)
+    print()
+    print(f"Wrote {outputs.mask_tif}, {outputs.geojson}, {outputs.overlay_png}, {outputs.reply_md}")
+    return 0

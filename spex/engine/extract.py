@@ -1,0 +1,134 @@
+"""Run a request on a scene with the spectral rules: the default (embedded) backend.
+
+``extract`` = class rules (union of the targets) -> exclusions -> post-processing ->
+region attributes -> measured evidence and caveats. Every number in the returned
+:class:`Extraction` is measured on the returned mask.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from spex.engine.postprocess import MIN_REGION_PIXELS, postprocess
+from spex.engine.request import TARGET_LABELS, ExtractionRequest
+from spex.engine.result import ClassEvidence, Extraction
+from spex.engine.rules import RuleContext, RuleResult, evaluate_rule
+from spex.io import Scene
+from spex.spectral import IndexCache
+from spex.spie import describe_regions
+
+__all__ = ["extract", "BACKEND_NAME", "scene_caveats"]
+
+logger = logging.getLogger(__name__)
+
+BACKEND_NAME = "spectral engine"
+
+
+def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None = None) -> Extraction:
+    """Extract ``request`` from ``scene`` with the spectral rules.
+
+    Args:
+        scene: an open scene.
+        request: what to extract and how to filter it.
+        cache: the scene's index cache (re-used across turns); created when None.
+
+    Returns:
+        The extraction; ``mask`` True = selected, ``labels`` numbered largest first,
+        ``regions[i].label == i + 1``.
+
+    Raises:
+        BandError: a requested (or excluded) class needs bands the scene lacks.
+    """
+    if not isinstance(request, ExtractionRequest):
+        raise TypeError(f"request must be an ExtractionRequest, got {type(request).__name__}")
+    if cache is None:
+        cache = IndexCache(scene)
+    elif cache.scene is not scene:
+        raise ValueError("the index cache belongs to a different scene")
+    ctx = RuleContext(cache, strictness=request.strictness)
+    valid = cache.valid()
+
+    results = [evaluate_rule(t, ctx) for t in request.targets]
+    union = np.zeros(valid.shape, dtype=bool)
+    for r in results:
+        union |= r.mask
+    allowed = valid.copy()
+    excluded_px: dict[str, int] = {}
+    for x in request.exclude:
+        ex = evaluate_rule(x, ctx, strictness=0).mask
+        excluded_px[x] = int((union & ex).sum())
+        allowed &= ~ex
+
+    pixel_area = float(scene.pixel_area_m2)
+    mask, labels, n, report = postprocess(union, request, allowed=allowed, valid=valid, pixel_area_m2=pixel_area)
+    index_maps = {r.index: ctx.feature(r.index) for r in results if r.index != "CLOUD"}
+    regions = describe_regions(mask, pixel_area_m2=pixel_area, index_maps=index_maps, labels=labels)
+
+    evidence = [_evidence(r, ctx, mask, valid) for r in results]
+    caveats = scene_caveats(scene, ctx)
+    for r in results:
+        caveats.extend(c for c in r.caveats if c not in caveats)
+    for x, px in excluded_px.items():
+        caveats.append(f"Excluded {TARGET_LABELS[x]}: {px} px of the class mask overlapped it and were removed.")
+    if request.region is not None:
+        caveats.append(f"'In the {request.region}' keeps whole regions whose centroid lies in that part of the "
+                       "image; regions are not cut at the boundary.")
+    if request.drop_border:
+        caveats.append("Border filter: regions touching the image edge or the edge of the valid data were removed.")
+    steps = list(report.steps)
+    steps.insert(0, f"regions smaller than {MIN_REGION_PIXELS} px are treated as speckle and removed")
+    caveats.append("Post-processing: " + "; ".join(steps) + ".")
+    logger.info("extracted %s: %d px in %d regions", request.describe(), int(mask.sum()), n)
+    return Extraction(request=request, mask=mask, labels=labels, regions=regions, evidence=evidence,
+                      caveats=caveats, backend=BACKEND_NAME, valid_pixels=int(valid.sum()),
+                      pixel_area_m2=pixel_area)
+
+
+def _evidence(r: RuleResult, ctx: RuleContext, mask: np.ndarray, valid: np.ndarray) -> ClassEvidence:
+    """Mean primary index over selected pixels of this class vs valid unselected pixels."""
+    inside_px = mask & r.mask
+    if r.index == "CLOUD":
+        values = r.mask.astype(np.float32)
+    else:
+        values = ctx.feature(r.index)
+    mean_in = _nanmean(values[inside_px])
+    mean_out = _nanmean(values[valid & ~mask])
+    return ClassEvidence(target=r.target, index=r.index, formula=r.formula, bands=r.bands,
+                         threshold=r.threshold, threshold_method=r.threshold_method, direction=r.direction,
+                         mean_inside=mean_in, mean_outside=mean_out, pixels=int(inside_px.sum()),
+                         extra_tests=r.extra_tests)
+
+
+def _nanmean(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.mean(dtype=np.float64)) if finite.size else math.nan
+
+
+def scene_caveats(scene: Scene, ctx: RuleContext) -> list[str]:
+    """Caveats about the scene itself: scaling, offsets, clouds, band set, georeference."""
+    caveats: list[str] = []
+    if not scene.calibrated:
+        caveats.append("Values are relatively scaled DN, not calibrated reflectance ("
+                       + scene.scaling + "); thresholds were found adaptively per scene, so index values are "
+                       "relative and less comparable across scenes.")
+    for note in scene.notes:
+        low = note.lower()
+        if "offset" in low and ("removed" in low or "subtracted" in low) and not low.startswith("no "):
+            caveats.append(note)
+    valid = ctx.valid()
+    n_valid = int(valid.sum())
+    if n_valid:
+        cloud_fraction = float(ctx.cloud().sum()) / n_valid
+        if cloud_fraction >= 0.001:
+            caveats.append(f"Clouds cover {100 * cloud_fraction:.1f} % of the valid scene; cloudy pixels are not "
+                           "assigned to any land or water class.")
+    if not ctx.has("blue", "green", "red"):
+        caveats.append("Cloud screening needs the blue, green and red bands; it was not applied to this scene.")
+    if not ctx.has("nir"):
+        caveats.append("RGB only: without near-infrared, classes are approximated from colour and brightness.")
+    if scene.crs is None:
+        caveats.append("The scene is not georeferenced: areas are in pixels and no coordinates are given.")
+    return caveats

@@ -1,0 +1,200 @@
+"""Mask post-processing: morphology, hole filling, speckle/area/region/border/count filters.
+
+All steps are array operations (scipy.ndimage, numpy bincount); no pixel loops.
+Mask polarity: True = selected. ``valid`` pixels are the only ones that may ever be
+selected: every step that can grow the mask (closing, hole filling) is followed by
+``& allowed``, where ``allowed`` = valid and not an excluded class.
+
+Order of operations (each one documented in the reply when it changed something):
+
+1. smoothing (if asked): binary opening then closing with a 3x3 cross — removes
+   one-pixel spurs and notches, so features only one pixel wide disappear;
+2. hole filling (if asked): background fully enclosed by a region becomes part of it;
+3. speckle filter (always): regions smaller than ``MIN_REGION_PIXELS`` are dropped —
+   isolated pixels at a threshold edge are noise, not objects;
+4. region filters on connected regions (8-connectivity): min/max area, image part
+   (**a region is kept when its centroid lies in the part**; regions are never cut),
+   border (regions touching the image edge or the edge of the valid footprint);
+5. keep the N largest of what remains.
+
+Labels are renumbered so that region 1 is the largest (ties: lower original label).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+from scipy import ndimage
+
+from spex.engine.request import ExtractionRequest
+
+__all__ = ["MIN_REGION_PIXELS", "REGION_BOXES", "PostprocessReport", "postprocess", "relabel_by_size",
+           "region_box"]
+
+#: Default speckle filter: connected regions with fewer pixels are removed.
+MIN_REGION_PIXELS: Final[int] = 3
+
+#: Image parts as normalised (x0, y0, x1, y1), x = column / width, y = row / height; half-open.
+REGION_BOXES: Final[dict[str, tuple[float, float, float, float]]] = {
+    "north": (0.0, 0.0, 1.0, 0.5), "south": (0.0, 0.5, 1.0, 1.0),
+    "west": (0.0, 0.0, 0.5, 1.0), "east": (0.5, 0.0, 1.0, 1.0),
+    "top-left": (0.0, 0.0, 0.5, 0.5), "top-right": (0.5, 0.0, 1.0, 0.5),
+    "bottom-left": (0.0, 0.5, 0.5, 1.0), "bottom-right": (0.5, 0.5, 1.0, 1.0),
+    "center": (0.25, 0.25, 0.75, 0.75),
+}
+
+_EIGHT: Final[np.ndarray] = np.ones((3, 3), dtype=bool)
+#: Pixels per block when accumulating centroids (bounds temporary memory to a few MB).
+_BLOCK_PIXELS: Final[int] = 1 << 20
+_CROSS: Final[np.ndarray] = ndimage.generate_binary_structure(2, 1)
+
+
+def region_box(region: str) -> tuple[float, float, float, float]:
+    """Normalised box of an image part (see REGION_BOXES)."""
+    try:
+        return REGION_BOXES[region]
+    except KeyError:
+        raise ValueError(f"unknown region {region!r}; supported: {', '.join(REGION_BOXES)}") from None
+
+
+@dataclass
+class PostprocessReport:
+    """What each step removed or added (pixels / regions), for the explanation."""
+
+    steps: list[str] = field(default_factory=list)
+    regions_before_filters: int = 0
+
+    def add(self, text: str) -> None:
+        self.steps.append(text)
+
+
+def relabel_by_size(labels: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Renumber ``labels`` (0 = background) so 1 is the largest region; optionally keep a subset.
+
+    Args:
+        labels: int label image.
+        keep: optional bool array indexed by old label (index 0 ignored).
+
+    Returns:
+        (int32 labels, number of regions).
+    """
+    n_old = int(labels.max()) if labels.size else 0
+    if n_old == 0:
+        return np.zeros(labels.shape, dtype=np.int32), 0
+    counts = np.bincount(labels.ravel(), minlength=n_old + 1)
+    present = counts > 0
+    present[0] = False
+    if keep is not None:
+        present &= keep
+    old = np.flatnonzero(present)
+    order = old[np.lexsort((old, -counts[old]))]
+    lut = np.zeros(n_old + 1, dtype=np.int32)
+    lut[order] = np.arange(1, order.size + 1, dtype=np.int32)
+    return lut[labels], int(order.size)
+
+
+def _centroids(labels: np.ndarray, n: int, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised centroids (x = col/width, y = row/height) of labels 0..n, accumulated in row blocks
+    so that no full-size coordinate array is ever built."""
+    h, w = labels.shape
+    sum_r = np.zeros(n + 1, dtype=np.float64)
+    sum_c = np.zeros(n + 1, dtype=np.float64)
+    step = max(1, _BLOCK_PIXELS // max(w, 1))
+    cols = np.arange(w, dtype=np.float64)
+    for r0 in range(0, h, step):
+        block = labels[r0:r0 + step]
+        rows = np.arange(r0, r0 + block.shape[0], dtype=np.float64)
+        sum_r += np.bincount(block.ravel(), weights=np.repeat(rows, w), minlength=n + 1)
+        sum_c += np.bincount(block.ravel(), weights=np.tile(cols, block.shape[0]), minlength=n + 1)
+    safe = np.maximum(counts, 1)
+    return (sum_c / safe + 0.5) / w, (sum_r / safe + 0.5) / h
+
+
+def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    labels, n = ndimage.label(mask, structure=_EIGHT)
+    return labels.astype(np.int32, copy=False), int(n)
+
+
+def postprocess(mask: np.ndarray, request: ExtractionRequest, *, allowed: np.ndarray, pixel_area_m2: float,
+                valid: np.ndarray | None = None, min_region_pixels: int = MIN_REGION_PIXELS,
+                ) -> tuple[np.ndarray, np.ndarray, int, PostprocessReport]:
+    """Apply the request's shape and region filters to a class mask.
+
+    Args:
+        mask: bool (H, W) class mask, True = selected.
+        request: supplies smooth, fill_holes, min/max area, region, drop_border, keep_largest.
+        allowed: bool (H, W); pixels that may be selected (valid and not excluded).
+        pixel_area_m2: ground area of one pixel, converts area limits to pixel counts.
+        valid: bool (H, W) valid-data footprint for the border test (default: ``allowed``);
+            a region next to invalid pixels touches the edge of the data.
+        min_region_pixels: speckle filter size (regions below it are removed).
+
+    Returns:
+        (mask, labels, n_regions, report) with labels numbered largest first.
+    """
+    if mask.shape != allowed.shape:
+        raise ValueError(f"mask shape {mask.shape} != allowed shape {allowed.shape}")
+    if not pixel_area_m2 > 0:
+        raise ValueError(f"pixel_area_m2 must be > 0, got {pixel_area_m2}")
+    report = PostprocessReport()
+    out = np.asarray(mask, dtype=bool) & allowed
+
+    if request.smooth:
+        before = int(out.sum())
+        out = ndimage.binary_closing(ndimage.binary_opening(out, _CROSS), _CROSS) & allowed
+        report.add(f"smoothing (opening + closing, 3x3 cross) changed the mask by {int(out.sum()) - before:+d} px")
+    if request.fill_holes:
+        before = int(out.sum())
+        out = ndimage.binary_fill_holes(out) & allowed
+        report.add(f"hole filling added {int(out.sum()) - before} px")
+
+    labels, n = _label(out)
+    if n == 0:
+        return out, labels, 0, report
+    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = counts >= max(1, min_region_pixels)
+    keep[0] = False
+    dropped = int(n - keep[1:].sum())
+    if dropped:
+        report.add(f"speckle filter removed {dropped} region(s) under {min_region_pixels} px "
+                   f"({int(counts[1:][~keep[1:]].sum())} px)")
+    report.regions_before_filters = int(keep[1:].sum())
+
+    if request.min_area_m2 is not None:
+        ok = counts * pixel_area_m2 >= request.min_area_m2
+        report.add(f"minimum area removed {int((keep & ~ok)[1:].sum())} region(s)")
+        keep &= ok
+    if request.max_area_m2 is not None:
+        ok = counts * pixel_area_m2 <= request.max_area_m2
+        report.add(f"maximum area removed {int((keep & ~ok)[1:].sum())} region(s)")
+        keep &= ok
+    if request.region is not None:
+        cx, cy = _centroids(labels, n, counts)
+        x0, y0, x1, y1 = region_box(request.region)
+        ok = (cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)
+        report.add(f"image-part filter ({request.region}, by region centroid) removed "
+                   f"{int((keep & ~ok)[1:].sum())} region(s)")
+        keep &= ok
+    if request.drop_border:
+        touching = np.zeros(n + 1, dtype=bool)
+        edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+        touching[edge] = True
+        footprint = allowed if valid is None else valid
+        if not footprint.all():
+            touching[labels[ndimage.binary_dilation(~footprint, _EIGHT)]] = True
+        touching[0] = False
+        report.add(f"border filter removed {int((keep & touching)[1:].sum())} region(s) touching the image edge "
+                   "or the edge of the valid data")
+        keep &= ~touching
+    if request.keep_largest is not None:
+        candidates = np.flatnonzero(keep)
+        if candidates.size > request.keep_largest:
+            order = candidates[np.lexsort((candidates, -counts[candidates]))]
+            drop = order[request.keep_largest:]
+            keep[drop] = False
+            report.add(f"kept the {request.keep_largest} largest of {candidates.size} regions")
+
+    new_labels, n_new = relabel_by_size(labels, keep)
+    return new_labels > 0, new_labels, n_new, report

@@ -1,0 +1,213 @@
+"""The explanatory reply (Markdown) and answers to follow-up questions.
+
+Every number here is measured from the extraction's mask, labels and regions (or the
+scene's grid); nothing is recomputed from imagery and nothing is invented. Areas are
+in hectares when the scene is georeferenced, otherwise in pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+from rasterio.warp import transform as warp_transform
+
+from spex.engine.parser import QUESTION_KINDS, parse_question
+from spex.engine.request import TARGET_LABELS
+from spex.engine.result import ClassEvidence, Extraction
+from spex.engine.vocabulary import EXAMPLES, SUPPORTED_SUMMARY
+from spex.errors import InstructionError
+from spex.io import Scene
+from spex.spie import RegionAttributes
+
+__all__ = ["explain", "answer_question", "help_text", "region_lonlat", "format_area"]
+
+#: Regions listed in the main reply (the rest is available via "list them").
+TOP_REGIONS_IN_REPLY = 5
+#: Regions listed by "list them" before truncation.
+MAX_LISTED = 30
+
+_METHOD_WORDS = {
+    "otsu": "Otsu's method on this scene",
+    "otsu-clamped": "Otsu's method, clamped to the physically plausible range",
+    "fallback": "literature default (no clear split in this scene's histogram)",
+}
+
+
+def format_area(m2: float, georeferenced: bool) -> str:
+    """Area in words: ha (km² when large) for georeferenced scenes, else pixels."""
+    if not georeferenced:
+        return f"{m2:,.0f} px"
+    ha = m2 / 1e4
+    if ha >= 10_000:
+        return f"{m2 / 1e6:,.1f} km²"
+    if ha >= 100:
+        return f"{ha:,.0f} ha"
+    if ha >= 1:
+        return f"{ha:,.1f} ha"
+    return f"{ha:,.2f} ha ({m2:,.0f} m²)"
+
+
+def _georef(scene: Scene) -> bool:
+    return scene.crs is not None
+
+
+def region_lonlat(region: RegionAttributes, scene: Scene) -> tuple[float, float] | None:
+    """Centroid of a region as (lon, lat) in EPSG:4326, or None if not georeferenced."""
+    if scene.crs is None:
+        return None
+    col = region.centroid[0] * scene.width
+    row = region.centroid[1] * scene.height
+    x, y = scene.transform @ (col, row)
+    if scene.crs.to_epsg() == 4326:
+        return float(x), float(y)
+    xs, ys = warp_transform(scene.crs, "EPSG:4326", [x], [y])
+    return float(xs[0]), float(ys[0])
+
+
+def _label(extraction: Extraction) -> str:
+    return " + ".join(TARGET_LABELS[t] for t in extraction.request.targets)
+
+
+def _region_rows(regions: Sequence[RegionAttributes], scene: Scene) -> list[str]:
+    geo = _georef(scene)
+    column = "centroid (lon, lat)" if geo else "centroid (col, row)"
+    head = f"| # | area | size | location | {column} |"
+    rows = [head, "|---|---|---|---|---|"]
+    for r in regions:
+        ll = region_lonlat(r, scene)
+        where = (f"{ll[0]:.5f}, {ll[1]:.5f}" if ll is not None else
+                 f"{r.centroid[0] * scene.width:.0f}, {r.centroid[1] * scene.height:.0f}")
+        rows.append(f"| {r.label} | {format_area(r.area_m2, geo)} | {r.size_class} | {r.location} | {where} |")
+    return rows
+
+
+def _evidence_lines(extraction: Extraction) -> list[str]:
+    lines: list[str] = []
+    for ev in extraction.evidence:
+        lines.append(_evidence_text(ev))
+    return lines
+
+
+def _evidence_text(ev: ClassEvidence) -> str:
+    label = TARGET_LABELS[ev.target]
+    if ev.index == "CLOUD":
+        text = (f"- **{label}**: {ev.formula}; {ev.pixels:,} px selected.")
+        return text
+    if math.isnan(ev.threshold):
+        thr = "model decision"
+    else:
+        method = _METHOD_WORDS.get(ev.threshold_method.split(",")[0], ev.threshold_method)
+        extra_method = ev.threshold_method[len(ev.threshold_method.split(",")[0]):]
+        thr = f"{ev.index} {ev.direction} {ev.threshold:.3f} (threshold from {method}{extra_method})"
+    inside = "n/a" if math.isnan(ev.mean_inside) else f"{ev.mean_inside:.3f}"
+    outside = "n/a" if math.isnan(ev.mean_outside) else f"{ev.mean_outside:.3f}"
+    text = (f"- **{label}**: {ev.index} = `{ev.formula}`; selected where {thr}. "
+            f"Mean {ev.index} inside the selection {inside} vs {outside} in the rest of the valid scene "
+            f"({ev.pixels:,} px of this class selected).")
+    if ev.extra_tests:
+        text += " Also required: " + "; ".join(ev.extra_tests) + "."
+    if ev.bands:
+        text += " Bands used: " + ", ".join(ev.bands) + "."
+    return text
+
+
+def explain(extraction: Extraction, scene: Scene) -> str:
+    """Markdown reply: what was found, why (spectral evidence), and caveats.
+
+    All counts and areas come from ``extraction.mask`` / ``regions``; the % is of valid pixels.
+    """
+    geo = _georef(scene)
+    n = len(extraction.regions)
+    label = _label(extraction)
+    total = format_area(extraction.total_area_m2, geo)
+    pct = 100.0 * extraction.fraction_of_valid
+    lines = [f"**Request:** {extraction.request.describe()}  ", f"**Backend:** {extraction.backend}", ""]
+    if n == 0:
+        lines.append(f"**Found no {label}** matching the request in this scene (0 px of "
+                     f"{extraction.valid_pixels:,} valid pixels). Try 'looser', or remove a filter.")
+    else:
+        lines.append(f"**Found {n} region{'s' if n != 1 else ''} of {label}**: {total} in total, "
+                     f"{pct:.1f} % of the valid scene ({extraction.selected_pixels:,} of "
+                     f"{extraction.valid_pixels:,} px).")
+        top = extraction.regions[:TOP_REGIONS_IN_REPLY]
+        lines.append("")
+        lines.append("Largest regions:" if n > 1 else "The region:")
+        lines.append("")
+        lines.extend(_region_rows(top, scene))
+        if n > len(top):
+            rest = sum(r.area_m2 for r in extraction.regions[len(top):])
+            lines.append("")
+            lines.append(f"…and {n - len(top)} smaller region(s) totalling {format_area(rest, geo)} "
+                         "(ask 'list them' for all).")
+    lines += ["", "**Why these pixels:**", ""]
+    lines.extend(_evidence_lines(extraction))
+    if extraction.caveats:
+        lines += ["", "**Caveats:**", ""]
+        lines.extend(f"- {c}" for c in extraction.caveats)
+    return "\n".join(lines)
+
+
+def help_text() -> str:
+    """What the user can say (Markdown)."""
+    lines = ["**What I understand**", ""]
+    lines += [f"- {s}" for s in SUPPORTED_SUMMARY]
+    lines += ["", "**Examples**", ""] + [f"- {e}" for e in EXAMPLES]
+    return "\n".join(lines)
+
+
+def answer_question(question: str, extraction: Extraction, scene: Scene) -> str:
+    """Answer a follow-up question from the current mask (no recomputation).
+
+    Args:
+        question: a key of QUESTION_KINDS ("largest", "count", ...) or the user's words.
+
+    Raises:
+        InstructionError: the question is not one of the supported kinds.
+    """
+    key = question if question in QUESTION_KINDS else parse_question(question)
+    if key is None:
+        raise InstructionError(
+            f"I cannot answer {question!r} from the current result. I can answer: how many, which is the "
+            "largest / smallest, how much area in total, list them, where are they, why (evidence).",
+            [], list(QUESTION_KINDS))
+    geo = _georef(scene)
+    label = _label(extraction)
+    regions = extraction.regions
+    n = len(regions)
+    if key == "evidence":
+        return "\n".join(["**Why these pixels:**", ""] + _evidence_lines(extraction))
+    if n == 0:
+        return f"The current result has no {label} (0 regions), so there is nothing to measure."
+    if key == "count":
+        return (f"There {'is' if n == 1 else 'are'} **{n}** region{'s' if n != 1 else ''} of {label} in the "
+                f"current result ({extraction.request.describe()}).")
+    if key == "total_area":
+        return (f"In total **{format_area(extraction.total_area_m2, geo)}** of {label}, "
+                f"{100 * extraction.fraction_of_valid:.1f} % of the valid scene, in {n} region{'s' if n != 1 else ''}.")
+    if key in ("largest", "smallest"):
+        r = regions[0] if key == "largest" else regions[-1]
+        ll = region_lonlat(r, scene)
+        where = f", centroid at lon {ll[0]:.5f}, lat {ll[1]:.5f}" if ll else ""
+        share = 100.0 * r.pixels / max(extraction.selected_pixels, 1)
+        return (f"The {key} is region #{r.label}: **{format_area(r.area_m2, geo)}** ({r.size_class}), in the "
+                f"{r.location} of the image{where}; it is {share:.1f} % of the selected area.")
+    if key == "list":
+        shown = regions[:MAX_LISTED]
+        lines = [f"{n} region{'s' if n != 1 else ''} of {label}:", ""] + _region_rows(shown, scene)
+        if n > len(shown):
+            lines += ["", f"…{n - len(shown)} more (smaller) regions not listed; the GeoJSON download has all."]
+        return "\n".join(lines)
+    # where
+    counts = Counter(r.location for r in regions)
+    area_by_loc: Counter[str] = Counter()
+    for r in regions:
+        area_by_loc[r.location] += r.area_m2
+    parts = [f"{loc}: {c} region{'s' if c != 1 else ''} ({format_area(area_by_loc[loc], geo)})"
+             for loc, c in counts.most_common()]
+    largest = regions[0]
+    ll = region_lonlat(largest, scene)
+    tail = f" (lon {ll[0]:.5f}, lat {ll[1]:.5f})" if ll else ""
+    return (f"By image part (3×3 grid, by region centroid): " + "; ".join(parts) + ". "
+            f"The largest region (#1) is in the {largest.location}{tail}.")

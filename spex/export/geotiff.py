@@ -1,0 +1,97 @@
+"""The selection mask as a Cloud-Optimized GeoTIFF on the scene's reference grid.
+
+Values: 1 = selected, 0 = valid but not selected, 255 = nodata (invalid scene pixels),
+so a GIS shows exactly what was and was not looked at.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import rasterio
+from rasterio.env import Env
+
+from spex.errors import ExportError, NotGeoreferencedWarning
+
+if TYPE_CHECKING:
+    from spex.io import Scene
+
+__all__ = ["MASK_NODATA", "MASK_SELECTED", "MASK_UNSELECTED", "write_mask_cog"]
+
+logger = logging.getLogger(__name__)
+
+MASK_SELECTED: Final[int] = 1
+MASK_UNSELECTED: Final[int] = 0
+MASK_NODATA: Final[int] = 255
+_BLOCK: Final[int] = 512
+
+
+def _cog_available() -> bool:
+    with Env() as env:
+        return "COG" in env.drivers()
+
+
+def mask_to_uint8(mask: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """uint8 raster: 1 where ``mask`` (and valid), 0 elsewhere on valid pixels, 255 on invalid."""
+    out = np.full(mask.shape, MASK_NODATA, dtype=np.uint8)
+    out[valid] = MASK_UNSELECTED
+    out[valid & mask] = MASK_SELECTED
+    return out
+
+
+def write_mask_cog(mask: np.ndarray, scene: Scene, path: Path) -> Path:
+    """Write ``mask`` (bool (H, W), True = selected) as a deflate-compressed COG; returns ``path``.
+
+    Same grid, CRS and transform as the scene's reference grid. Uses GDAL's COG driver
+    (tiled 512 × 512, internal overviews resampled by mode); falls back to a tiled GTiff
+    with overviews if the driver is missing. A scene without CRS is written without one
+    (pixel coordinates) and a :class:`NotGeoreferencedWarning` is emitted.
+
+    Raises:
+        ExportError: when the mask does not match the scene grid or the file cannot be written.
+
+    Notes:
+        Holds one uint8 copy of the mask plus the scene's validity mask in memory.
+    """
+    path = Path(path)
+    mask = np.asarray(mask)
+    if mask.shape != (scene.height, scene.width):
+        raise ExportError(f"mask shape {mask.shape} does not match the scene grid "
+                          f"({scene.height}, {scene.width}); nothing written to {path}")
+    valid = np.asarray(scene.valid(), dtype=bool)
+    data = mask_to_uint8(mask.astype(bool), valid)
+    if scene.crs is None:
+        warnings.warn(f"{path.name}: the scene is not georeferenced; the mask is written in pixel "
+                      "coordinates without a CRS", NotGeoreferencedWarning, stacklevel=2)
+    profile = {
+        "width": scene.width, "height": scene.height, "count": 1, "dtype": "uint8",
+        "crs": scene.crs, "transform": scene.transform, "nodata": MASK_NODATA,
+    }
+    if _cog_available():
+        profile.update(driver="COG", compress="DEFLATE", blocksize=_BLOCK,
+                       overview_resampling="MODE", bigtiff="IF_SAFER")
+    else:
+        logger.warning("GDAL COG driver unavailable; writing a tiled GeoTIFF with overviews instead")
+        profile.update(driver="GTiff", compress="deflate", tiled=True,
+                       blockxsize=_BLOCK, blockysize=_BLOCK, bigtiff="IF_SAFER")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():
+            # already warned above in user terms; rasterio's own warning would repeat it
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(path, "w", **profile) as dst:
+                dst.write(data, 1)
+                dst.update_tags(1, SPEX_VALUES="1=selected 0=not selected 255=nodata (invalid scene pixel)")
+                dst.set_band_description(1, "spex selection mask")
+                if profile["driver"] == "GTiff":
+                    factors = [f for f in (2, 4, 8, 16, 32)
+                               if min(scene.width, scene.height) // f >= _BLOCK // 2]
+                    if factors:
+                        dst.build_overviews(factors, rasterio.enums.Resampling.mode)
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        raise ExportError(f"cannot write mask GeoTIFF {path}: {exc}") from exc
+    return path

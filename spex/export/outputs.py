@@ -1,0 +1,69 @@
+"""Write every download of one extraction into a folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from spex.errors import ExportError
+from spex.export.geotiff import write_mask_cog
+from spex.export.gis import write_regions_gpkg
+from spex.export.render import render_overlay
+from spex.export.vector import write_regions_geojson
+
+if TYPE_CHECKING:
+    from spex.engine.result import Extraction
+    from spex.io import Scene
+
+__all__ = ["Outputs", "write_outputs"]
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Paths of the files written by :func:`write_outputs`.
+
+    ``gpkg`` defaults to None so that Outputs built without a GeoPackage stay valid.
+    """
+
+    mask_tif: Path
+    geojson: Path
+    overlay_png: Path
+    reply_md: Path
+    gpkg: Path | None = None
+
+    def paths(self) -> tuple[Path, ...]:
+        """The core files (mask, GeoJSON, overlay, reply), in download order.
+
+        The GeoPackage is the separate field ``gpkg`` (a GIS-only download).
+        """
+        return (self.mask_tif, self.geojson, self.overlay_png, self.reply_md)
+
+
+def write_outputs(extraction: Extraction, scene: Scene, out_dir: Path, *, reply: str,
+                  false_colour: bool = False) -> Outputs:
+    """Write mask.tif (COG), regions.geojson, regions.gpkg, overlay.png and reply.md into ``out_dir``.
+
+    regions.gpkg (layer "regions") holds the GeoJSON's features in the scene CRS, for GIS;
+    a zipped Shapefile is optional: :func:`spex.export.write_regions_shapefile_zip`.
+
+    Existing files of the same names are replaced, so one folder per turn keeps history.
+
+    Raises:
+        ExportError: when a file cannot be written or the mask does not match the scene.
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create output folder {out_dir}: {exc}") from exc
+    mask_tif = write_mask_cog(extraction.mask, scene, out_dir / "mask.tif")
+    geojson = write_regions_geojson(extraction, scene, out_dir / "regions.geojson")
+    gpkg = write_regions_gpkg(extraction, scene, out_dir / "regions.gpkg")
+    overlay = render_overlay(scene, extraction, out_dir / "overlay.png", false_colour=false_colour)
+    reply_md = out_dir / "reply.md"
+    try:
+        reply_md.write_text(reply.rstrip() + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ExportError(f"cannot write {reply_md}: {exc}") from exc
+    return Outputs(mask_tif=mask_tif, geojson=geojson, overlay_png=overlay, reply_md=reply_md, gpkg=gpkg)

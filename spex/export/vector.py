@@ -1,0 +1,250 @@
+"""Regions of an extraction as GeoJSON polygons (RFC 7946: EPSG:4326, lon/lat order).
+
+One Feature per region, largest first; ``rank`` 1 is the largest region, the number
+printed on the overlay and used in the reply. Properties carry the SPIE attributes
+(size class, centroid, location, rotated box...) and the mean spectral indices.
+:func:`region_features` is the one feature builder; :mod:`spex.export.gis` writes the
+same features as GeoPackage and zipped Shapefile.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import rasterio.features
+import rasterio.warp
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from spex.engine.request import TARGET_LABELS
+from spex.errors import ExportError, NotGeoreferencedWarning
+
+if TYPE_CHECKING:
+    from spex.engine.result import Extraction
+    from spex.io import Scene
+    from spex.spie.regions import RegionAttributes
+
+__all__ = [
+    "region_features", "region_polygons", "regions_feature_collection", "regions_summary",
+    "write_regions_geojson",
+]
+
+logger = logging.getLogger(__name__)
+
+_LONLAT_DECIMALS = 7  # ~1 cm: far below any pixel size, keeps files small
+
+
+def region_polygons(labels: np.ndarray, transform: Any, *, keep: Sequence[int] | None = None
+                    ) -> dict[int, Polygon | MultiPolygon]:
+    """Polygons (in the raster's CRS units) of each label, holes included.
+
+    Pixels are traced 4-connected by GDAL; pieces of one label that touch only at a corner
+    (8-connected regions) are joined into a MultiPolygon. ``keep`` restricts to some labels.
+    """
+    source = np.asarray(labels, dtype=np.int32)
+    if keep is not None:
+        source = np.where(np.isin(source, np.asarray(list(keep), dtype=np.int32)), source, 0)
+    parts: dict[int, list[Polygon]] = defaultdict(list)
+    for geom, value in rasterio.features.shapes(source, mask=source > 0, connectivity=4,
+                                                transform=transform):
+        parts[int(value)].append(shape(geom))
+    return {label: polys[0] if len(polys) == 1 else MultiPolygon(polys) for label, polys in parts.items()}
+
+
+def _to_lonlat(geoms: list[Any], crs: Any) -> list[Any]:
+    """Reproject all geometries to EPSG:4326 in one coordinate batch (fast for thousands)."""
+    if not geoms:
+        return geoms
+    coords = shapely.get_coordinates(geoms)
+    xs, ys = rasterio.warp.transform(crs, "EPSG:4326", coords[:, 0], coords[:, 1])
+    lonlat = np.round(np.column_stack([xs, ys]), _LONLAT_DECIMALS)
+    return list(shapely.set_coordinates(np.array(geoms, dtype=object), lonlat))
+
+
+def _centroid_xy(region: RegionAttributes, scene: Scene) -> tuple[float, float]:
+    """Region centroid in the scene CRS (from its normalised image position)."""
+    col, row = region.centroid[0] * scene.width, region.centroid[1] * scene.height
+    x, y = scene.transform @ (col, row)
+    return float(x), float(y)
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _properties(rank: int, region: RegionAttributes, extraction: Extraction, lonlat: tuple[float, float] | None
+                ) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "rank": rank,
+        "label": int(region.label),
+        "targets": ",".join(extraction.request.targets),
+        "class": " + ".join(TARGET_LABELS.get(t, t) for t in extraction.request.targets),
+        "pixels": int(region.pixels),
+        "area_m2": round(float(region.area_m2), 2),
+        "area_ha": round(float(region.area_ha), 4),
+        "size_class": region.size_class,
+        "location": region.location,
+        "centroid": [round(float(region.centroid[0]), 4), round(float(region.centroid[1]), 4)],
+        "rotated_box": [[round(float(x), 4), round(float(y), 4)] for x, y in region.rotated_box],
+        "touches_border": bool(region.touches_border),
+    }
+    if lonlat is not None:
+        props["centroid_lon"] = round(lonlat[0], _LONLAT_DECIMALS)
+        props["centroid_lat"] = round(lonlat[1], _LONLAT_DECIMALS)
+    for name, value in sorted(region.mean_indices.items()):
+        props[f"mean_{name.upper()}"] = None if _finite(value) is None else round(float(value), 4)
+    return props
+
+
+def region_features(extraction: Extraction, scene: Scene, *, lonlat: bool = True,
+                    simplify_tolerance: float | None = None, max_features: int | None = None
+                    ) -> list[tuple[BaseGeometry, dict[str, Any]]]:
+    """``(geometry, properties)`` of each region, largest first: the one feature builder
+    behind every vector export (GeoJSON, GeoPackage, Shapefile), so they all agree.
+
+    Args:
+        lonlat: True gives EPSG:4326 lon/lat geometries (rounded to 1e-7 deg); False keeps
+            the scene CRS (metric for projected scenes). Ignored when the scene has no CRS:
+            geometries are then in pixel coordinates (x = column, y = row).
+        simplify_tolerance: Douglas-Peucker tolerance in scene pixels (topology preserved);
+            None keeps the exact pixel outlines.
+        max_features: keep only this many of the largest regions.
+
+    Returns:
+        Shapely Polygon/MultiPolygon and a properties dict per region; the properties do
+        not depend on ``lonlat`` (``centroid_lon``/``centroid_lat`` are always WGS 84).
+
+    Raises:
+        ExportError: when the labels do not match the scene grid.
+    """
+    labels = np.asarray(extraction.labels)
+    if labels.shape != (scene.height, scene.width):
+        raise ExportError(f"labels shape {labels.shape} does not match the scene grid "
+                          f"({scene.height}, {scene.width})")
+    regions = list(extraction.regions)
+    if max_features is not None:
+        regions = regions[:max_features]
+    truncated = max_features is not None and len(extraction.regions) > max_features
+    keep = [r.label for r in regions] if truncated else None  # filtering costs two raster copies
+    polygons = region_polygons(labels, scene.transform, keep=keep)
+    described = {r.label for r in regions}
+    missing = sorted(set(polygons) - described) if max_features is None else []
+    if missing:
+        logger.warning("%d labelled regions have no attributes; exported with pixel counts only", len(missing))
+
+    ordered = [r.label for r in regions if r.label in polygons] + missing
+    geoms = [polygons[label] for label in ordered]
+    if simplify_tolerance:
+        pixel = max(abs(scene.transform.a), abs(scene.transform.e))
+        geoms = list(shapely.simplify(np.array(geoms, dtype=object), simplify_tolerance * pixel,
+                                      preserve_topology=True))
+    georef = scene.crs is not None
+    if georef:
+        if lonlat:
+            geoms = _to_lonlat(geoms, scene.crs)
+        centres = [_centroid_xy(r, scene) for r in regions]
+        if centres:
+            lons, lats = rasterio.warp.transform(scene.crs, "EPSG:4326", [c[0] for c in centres],
+                                                 [c[1] for c in centres])
+            centre_ll = {r.label: (lon, lat) for r, lon, lat in zip(regions, lons, lats, strict=True)}
+        else:
+            centre_ll = {}
+    else:
+        centre_ll = {}
+
+    by_label = {r.label: r for r in regions}
+    counts = np.bincount(labels.ravel(), minlength=max(ordered, default=0) + 1) if missing else None
+    features = []
+    for rank, (label, geom) in enumerate(zip(ordered, geoms, strict=True), start=1):
+        region = by_label.get(label)
+        if region is not None:
+            props = _properties(rank, region, extraction, centre_ll.get(label))
+        else:
+            pixels = int(counts[label]) if counts is not None else 0
+            area = pixels * extraction.pixel_area_m2
+            props = {"rank": rank, "label": int(label), "targets": ",".join(extraction.request.targets),
+                     "pixels": pixels, "area_m2": round(area, 2), "area_ha": round(area / 1e4, 4)}
+        features.append((geom, props))
+    return features
+
+
+def regions_summary(extraction: Extraction, scene: Scene, *, lonlat: bool = True) -> dict[str, Any]:
+    """What the regions file holds as a whole (request, backend, sensor, CRS, totals).
+
+    ``lonlat`` says which coordinates the geometries use, as in :func:`region_features`.
+    """
+    georef = scene.crs is not None
+    if not georef:
+        coordinates = "pixel (x = column, y = row); no CRS"
+    elif lonlat:
+        coordinates = "EPSG:4326 lon/lat"
+    else:
+        coordinates = f"scene CRS {scene.crs.to_string()}"
+    return {
+        "request": extraction.request.describe(),
+        "backend": extraction.backend,
+        "sensor": scene.sensor,
+        "georeferenced": georef,
+        "coordinates": coordinates,
+        "source_crs": scene.crs.to_string() if georef else None,
+        "regions_total": len(extraction.regions),
+        "total_area_m2": round(extraction.total_area_m2, 2),
+    }
+
+
+def regions_feature_collection(extraction: Extraction, scene: Scene, *, simplify_tolerance: float | None = None,
+                               max_features: int | None = None) -> dict[str, Any]:
+    """The GeoJSON FeatureCollection (a dict) of the extraction's regions, largest first.
+
+    Args:
+        simplify_tolerance: Douglas-Peucker tolerance in scene pixels (topology preserved);
+            None keeps the exact pixel outlines.
+        max_features: keep only this many of the largest regions (the map uses it).
+
+    Notes:
+        Non-georeferenced scenes keep pixel coordinates (x = column, y = row) and say so in
+        the ``spex`` member; RFC 7946 needs a CRS, so GIS tools will not place them.
+    """
+    features = [
+        {"type": "Feature", "id": props["rank"], "properties": props, "geometry": mapping(geom)}
+        for geom, props in region_features(extraction, scene, lonlat=True, simplify_tolerance=simplify_tolerance,
+                                           max_features=max_features)
+    ]
+    return {
+        "type": "FeatureCollection",
+        "name": "spex_regions",
+        "spex": regions_summary(extraction, scene, lonlat=True),
+        "features": features,
+    }
+
+
+def write_regions_geojson(extraction: Extraction, scene: Scene, path: Path, *,
+                          simplify_tolerance: float | None = None) -> Path:
+    """Write the regions as an RFC 7946 GeoJSON FeatureCollection; returns ``path``.
+
+    An empty mask gives a valid FeatureCollection with no features.
+
+    Raises:
+        ExportError: when the labels do not match the scene grid or the file cannot be written.
+    """
+    path = Path(path)
+    if scene.crs is None:
+        warnings.warn(f"{path.name}: the scene is not georeferenced; polygons are in pixel coordinates",
+                      NotGeoreferencedWarning, stacklevel=2)
+    collection = regions_feature_collection(extraction, scene, simplify_tolerance=simplify_tolerance)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as fh:
+            json.dump(collection, fh, separators=(",", ":"), allow_nan=False)
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"cannot write GeoJSON {path}: {exc}") from exc
+    return path

@@ -1,0 +1,9 @@
+"""Scene reading: sensors, band identification, scaling to reflectance, co-registration, windows.
+
+Entry point: :func:`open_scene` -> :class:`Scene` (see ARCHITECTURE.md).
+"""
+
+from spex.io.scene import ATMOSPHERIC_BANDS, BandInfo, Scene, SceneInfo, open_scene
+from spex.io.sensors import SENSORS, Sensor, get_sensor
+
+__all__ = ["open_scene", "Scene", "SceneInfo", "BandInfo", "Sensor", "SENSORS", "get_sensor", "ATMOSPHERIC_BANDS"]

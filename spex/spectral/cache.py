@@ -1,0 +1,166 @@
+"""Per-scene memo of index, band, validity and cloud maps.
+
+A chat session keeps one :class:`IndexCache` per scene, so refinements ("stricter",
+"only the north", "undo") never re-read the files: each map is computed once, window
+by window, and kept as a full-size float32 (or bool) array.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from rasterio.windows import Window
+
+from spex.errors import BandError
+from spex.spectral.cloud import CLOUD_BANDS, cloud_mask
+from spex.spectral.indices import SpectralIndex, band_substitutes, resolve_index
+
+__all__ = ["IndexCache", "SceneLike"]
+
+logger = logging.getLogger(__name__)
+
+
+class SceneLike(Protocol):
+    """The part of :class:`spex.io.Scene` the cache uses."""
+
+    band_names: tuple[str, ...]
+    width: int
+    height: int
+
+    def read(self, bands: Sequence[str] | None = None, window: Window | None = None,
+             out_shape: tuple[int, int] | None = None) -> np.ndarray: ...
+    def valid(self, window: Window | None = None, out_shape: tuple[int, int] | None = None) -> np.ndarray: ...
+    def windows(self, size: int = 1024) -> Iterator[Window]: ...
+
+
+class IndexCache:
+    """Memo of full-scene maps for one scene, each computed once, window by window.
+
+    Only the bands one map needs are read, one window at a time, so peak extra memory
+    is a few bands of one window plus the output map.
+
+    Args:
+        scene: an open :class:`spex.io.Scene` (or anything with the same protocol).
+        window_size: tile size passed to ``scene.windows``.
+
+    Notes:
+        Each map costs ``4 * width * height`` bytes (bool maps a quarter of that); see
+        :meth:`nbytes`. Maps are returned as read-only arrays shared with the cache.
+    """
+
+    def __init__(self, scene: SceneLike | Any, window_size: int = 1024) -> None:
+        self.scene = scene
+        self.window_size = int(window_size)
+        self._maps: dict[str, np.ndarray] = {}
+
+    # -- public maps -------------------------------------------------------------
+    def index(self, name: str) -> np.ndarray:
+        """Index ``name`` (case-insensitive) as float32 (H, W), NaN where invalid.
+
+        Raises:
+            ValueError: unknown index. BandError: the scene lacks a required band.
+        """
+        idx = resolve_index(name)
+        key = f"index:{idx.name}"
+        if key not in self._maps:
+            needed = self._bands_for(idx)
+            self._maps[key] = self._compute(needed, idx, np.float32, np.nan)
+            logger.debug("computed %s for %dx%d scene", idx.name, self.scene.width, self.scene.height)
+        return self._maps[key]
+
+    def band(self, name: str) -> np.ndarray:
+        """Reflectance of band ``name`` as float32 (H, W), NaN where invalid.
+
+        Raises:
+            BandError: the scene has no such band.
+        """
+        if name not in self.scene.band_names:
+            raise BandError(f"band {name!r} is not in this scene; it has: {', '.join(self.scene.band_names)}")
+        key = f"band:{name}"
+        if key not in self._maps:
+            out = np.full((self.scene.height, self.scene.width), np.nan, dtype=np.float32)
+            for w in self.scene.windows(self.window_size):
+                out[_slices(w)] = self.scene.read(bands=[name], window=w)[0]
+            self._maps[key] = _freeze(out)
+        return self._maps[key]
+
+    def valid(self) -> np.ndarray:
+        """Validity mask, bool (H, W), True = valid data."""
+        if "valid" not in self._maps:
+            out = np.zeros((self.scene.height, self.scene.width), dtype=bool)
+            for w in self.scene.windows(self.window_size):
+                out[_slices(w)] = self.scene.valid(window=w)
+            self._maps["valid"] = _freeze(out)
+        return self._maps["valid"]
+
+    def cloud(self) -> np.ndarray:
+        """Cloud mask, bool (H, W), True = cloud (see :func:`spex.spectral.cloud.cloud_mask`).
+
+        Raises:
+            BandError: the scene lacks blue, green or red.
+        """
+        if "cloud" not in self._maps:
+            names = self.scene.band_names
+            needed = [b for b in CLOUD_BANDS if b in names]
+            if "nir" not in names and "nir08" in names:
+                needed.append("nir08")
+            self._maps["cloud"] = self._compute(needed, cloud_mask, bool, False)
+        return self._maps["cloud"]
+
+    def cached(self) -> tuple[str, ...]:
+        """Keys of the maps held, e.g. ('index:NDVI', 'valid')."""
+        return tuple(self._maps)
+
+    def nbytes(self) -> int:
+        """Bytes held by all cached maps."""
+        return sum(a.nbytes for a in self._maps.values())
+
+    def clear(self) -> None:
+        """Drop every cached map (e.g. when memory is short)."""
+        self._maps.clear()
+
+    # -- internals -------------------------------------------------------------------
+    def _bands_for(self, idx: SpectralIndex) -> list[str]:
+        names = self.scene.band_names
+        needed: list[str] = []
+        missing: list[str] = []
+        for b in idx.bands:
+            found = next((s for s in band_substitutes(b) if s in names), None)
+            if found:
+                needed.append(found)
+            else:
+                missing.append(b)
+        if missing:
+            raise BandError(
+                f"{idx.name} = {idx.formula} needs bands {', '.join(idx.bands)}; this scene "
+                f"({getattr(self.scene, 'sensor', 'unknown sensor')}) lacks {', '.join(missing)} "
+                f"and has: {', '.join(names)}"
+            )
+        return needed
+
+    def _compute(self, bands: list[str], fn: Any, dtype: Any, fill: Any) -> np.ndarray:
+        """Evaluate ``fn`` on a band dict, window by window, reusing cached bands."""
+        out = np.full((self.scene.height, self.scene.width), fill, dtype=dtype)
+        cached = {b: self._maps[f"band:{b}"] for b in bands if f"band:{b}" in self._maps}
+        to_read = [b for b in bands if b not in cached]
+        for w in self.scene.windows(self.window_size):
+            sl = _slices(w)
+            data = {b: arr[sl] for b, arr in cached.items()}
+            if to_read:
+                cube = self.scene.read(bands=to_read, window=w)
+                data.update(zip(to_read, cube, strict=True))
+            out[sl] = fn(data)
+        return _freeze(out)
+
+
+def _slices(w: Window) -> tuple[slice, slice]:
+    (r0, r1), (c0, c1) = w.toranges()
+    return slice(int(r0), int(r1)), slice(int(c0), int(c1))
+
+
+def _freeze(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a

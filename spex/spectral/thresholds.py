@@ -1,0 +1,120 @@
+"""Adaptive index thresholds: Otsu with physical bounds and a bimodality check.
+
+Otsu's method always returns a value, even on a unimodal histogram where it merely
+splits one class in two. So the Otsu value is accepted only when the (smoothed)
+histogram has a real valley there; otherwise the caller's literature threshold is
+used. An accepted value outside the physically sensible ``bounds`` is clamped, so one
+odd scene can never move, e.g., the water threshold to NDWI = -0.6.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from skimage.filters import threshold_otsu
+
+__all__ = ["ThresholdResult", "otsu_threshold"]
+
+logger = logging.getLogger(__name__)
+
+#: At most this many values enter the histogram (seeded random subsample, deterministic).
+MAX_SAMPLES: Final[int] = 1_000_000
+#: Fewer finite values than this give the fallback: a histogram would be noise.
+MIN_SAMPLES: Final[int] = 100
+#: Histogram bins (also used by Otsu).
+N_BINS: Final[int] = 256
+#: Gaussian smoothing of the histogram before the valley test, in bins.
+SMOOTH_BINS: Final[float] = 2.0
+#: Bimodal if the smoothed density at the threshold is at most this fraction of the
+#: lower of the two peaks on either side of it.
+VALLEY_RATIO: Final[float] = 0.75
+#: Each side of the split must hold at least this fraction of the values.
+MIN_CLASS_FRACTION: Final[float] = 0.005
+#: Percentiles of the histogram range; trims ratio blow-ups (e.g. EVI over dark pixels).
+RANGE_PERCENTILES: Final[tuple[float, float]] = (0.1, 99.9)
+_SEED: Final[int] = 0
+
+
+@dataclass(frozen=True)
+class ThresholdResult:
+    """An adaptive threshold and how it was chosen.
+
+    Attributes:
+        value: the threshold to use.
+        method: "otsu" (accepted as is), "otsu-clamped" (bimodal, clamped into bounds)
+            or "fallback" (too few values or no valley: the caller's default).
+        otsu_raw: Otsu's value before acceptance/clamping; None when not computed.
+    """
+
+    value: float
+    method: str
+    otsu_raw: float | None
+
+    def __post_init__(self) -> None:
+        if self.method not in ("otsu", "otsu-clamped", "fallback"):
+            raise ValueError(f"invalid method {self.method!r}; expected 'otsu', 'otsu-clamped' or 'fallback'")
+
+
+def otsu_threshold(values: np.ndarray, *, bounds: tuple[float, float], fallback: float) -> ThresholdResult:
+    """Otsu threshold of the finite ``values``, clamped to ``bounds``, else ``fallback``.
+
+    Args:
+        values: index values of any shape; NaN/inf are ignored.
+        bounds: (low, high) physically sensible range for the threshold.
+        fallback: literature threshold used when the data give no reliable split.
+
+    Returns:
+        A :class:`ThresholdResult`.
+
+    Raises:
+        ValueError: if ``bounds`` is not an increasing pair of finite numbers.
+
+    Notes:
+        At most :data:`MAX_SAMPLES` values are used (a seeded random subsample), so the
+        cost is bounded and the result reproducible.
+    """
+    lo, hi = (float(b) for b in bounds)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"bounds must be two finite numbers with low < high, got {bounds}")
+    v = np.asarray(values).ravel()
+    v = v[np.isfinite(v)]
+    if v.size > MAX_SAMPLES:
+        v = v[np.random.default_rng(_SEED).integers(0, v.size, MAX_SAMPLES)]
+    if v.size < MIN_SAMPLES:
+        logger.debug("only %d finite values: fallback threshold %g", v.size, fallback)
+        return ThresholdResult(float(fallback), "fallback", None)
+
+    v = v.astype(np.float32, copy=False)
+    vmin, vmax = (float(p) for p in np.percentile(v, RANGE_PERCENTILES))
+    if not vmax > vmin:
+        return ThresholdResult(float(fallback), "fallback", None)
+    counts, edges = np.histogram(v, bins=N_BINS, range=(vmin, vmax))
+    centers = (edges[:-1] + edges[1:]) / 2
+    raw = float(threshold_otsu(hist=(counts, centers)))
+
+    if not _is_bimodal(counts, centers, raw):
+        logger.debug("no histogram valley at Otsu %g: fallback %g", raw, fallback)
+        return ThresholdResult(float(fallback), "fallback", raw)
+    if raw < lo or raw > hi:
+        return ThresholdResult(min(max(raw, lo), hi), "otsu-clamped", raw)
+    return ThresholdResult(raw, "otsu", raw)
+
+
+def _is_bimodal(counts: np.ndarray, centers: np.ndarray, t: float) -> bool:
+    """True when both sides are populated and the density at ``t`` is a real valley."""
+    split = int(np.searchsorted(centers, t, side="right"))
+    total = counts.sum()
+    if split <= 0 or split >= len(counts):
+        return False
+    left, right = counts[:split].sum(), counts[split:].sum()
+    if min(left, right) < MIN_CLASS_FRACTION * total:
+        return False
+    smooth = gaussian_filter1d(counts.astype(np.float64), SMOOTH_BINS, mode="constant")
+    valley = float(np.interp(t, centers, smooth))
+    peak = min(float(smooth[:split].max()), float(smooth[split:].max()))
+    return valley <= VALLEY_RATIO * peak

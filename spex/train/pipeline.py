@@ -1,0 +1,134 @@
+"""Train a SPEX model from a SPIE folder: tokenizer -> stage A -> stage B -> save_pretrained.
+
+Stage A (:mod:`spex.train.pretrain`) trains the vision encoder alone on every unique chip;
+stage B (:mod:`spex.train.finetune`) tunes the whole model on the instruction records with
+LM + BCE + Dice losses (ignored pixels masked out). Both stages are resumable from
+``work_dir``; the checkpoint folder receives only the model, tokenizer, logs and curves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import time
+import zlib
+from pathlib import Path
+
+import torch
+
+from spex.errors import SpexError
+from spex.spie.builder import load_records
+from spex.train.config import TrainConfig
+from spex.train.data import ChipDataset, SpieDataset
+from spex.train.finetune import finetune_step
+from spex.train.loop import run_loop, seed_everything
+from spex.train.pretrain import ReconstructionHead, pretrain_step
+from spex.train.tokenizer import IM_END, IMAGE, PAD, train_tokenizer
+
+__all__ = ["build_model", "train", "write_model_card", "count_parameters"]
+
+logger = logging.getLogger(__name__)
+
+
+def count_parameters(model: torch.nn.Module) -> dict[str, int]:
+    """Parameters per top-level module and in total."""
+    out = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
+    out["total"] = sum(p.numel() for p in model.parameters())
+    return out
+
+
+def build_model(cfg: TrainConfig, tokenizer):
+    """A freshly initialised SPEX model whose vocabulary and special ids match ``tokenizer``."""
+    from spex.model import SpexConfig, SpexForConditionalGeneration
+
+    kwargs = dict(cfg.model)
+    text = dict(kwargs.pop("text_config", {}) or {})
+    pad_id, eos_id = tokenizer.convert_tokens_to_ids(PAD), tokenizer.convert_tokens_to_ids(IM_END)
+    text.update(vocab_size=len(tokenizer), pad_token_id=pad_id, eos_token_id=eos_id, bos_token_id=None)
+    config = SpexConfig(text_config=text, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE),
+                        pad_token_id=pad_id, eos_token_id=eos_id, **kwargs)
+    config.chip_size = cfg.chip
+    config.input_zoom = cfg.zoom
+    seed_everything(cfg.seed)
+    return SpexForConditionalGeneration(config)
+
+
+def _tokenizer(records: list[dict], cfg: TrainConfig, work: Path, resume: bool):
+    from transformers import AutoTokenizer
+
+    path = work / "tokenizer"
+    if resume and (path / "tokenizer.json").exists():
+        return AutoTokenizer.from_pretrained(path)
+    texts = [turn["value"].replace(IMAGE, "") for r in records for turn in r["conversations"]]
+    tok = train_tokenizer(texts, vocab_size=cfg.vocab_size)
+    tok.save_pretrained(path)
+    return tok
+
+
+def train(cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, work_dir: str | Path | None = None,
+          resume: bool = False) -> dict:
+    """Run both stages and save the model; returns a summary (times, parameters, sizes)."""
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    work = Path(work_dir) if work_dir else data_dir / "_train_state"
+    work.mkdir(parents=True, exist_ok=True)
+    records = load_records(data_dir, cfg.splits)
+    if not records:
+        raise SpexError(f"no records with split {list(cfg.splits)} in {data_dir}")
+    records = [r for r in records for _ in range(1 if r.get("pseudo") else max(1, cfg.labelled_repeat))
+               if r.get("instruction") != "spie" or zlib.crc32(r["id"].encode()) % 1000 < 1000 * cfg.spie_keep]
+    (work / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    t0 = time.monotonic()
+    tokenizer = _tokenizer(records, cfg, work, resume)
+    model = build_model(cfg, tokenizer)
+    config = model.config
+    logger.info("model: %s parameters", f"{count_parameters(model)['total']:,}")
+
+    # Stage A: masked band / patch reconstruction on the unique chips.
+    chips = ChipDataset.from_records(records, data_dir, config.band_names, zoom=cfg.zoom)
+    head = ReconstructionHead(list(config.encoder_channels), config.num_bands)
+    params_a = list(model.vision_encoder.parameters()) + list(head.parameters())
+    state_a = run_loop("pretrain", cfg.pretrain, work, params=params_a, modules={"model": model, "head": head},
+                       step_fn=lambda idx: pretrain_step(model, head, [chips[i] for i in idx]),
+                       n_items=len(chips), resume=resume)
+
+    # Stage B: instruction tuning of the whole model.
+    n_img = config.num_image_tokens(cfg.chip * cfg.zoom, cfg.chip * cfg.zoom)
+    ds = SpieDataset(records, data_dir, tokenizer, config.band_names, n_img, band_dropout=cfg.band_dropout,
+                     max_length=cfg.max_length + n_img, zoom=cfg.zoom)
+    state_b = run_loop("finetune", cfg.finetune, work, params=list(model.parameters()), modules={"model": model},
+                       step_fn=lambda idx: finetune_step(model, [ds[i] for i in idx], config.pad_token_id),
+                       n_items=len(ds), groups=[r.get("instruction") == "spie" for r in records], resume=resume)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    logs = out_dir / "training"
+    logs.mkdir(exist_ok=True)
+    for name in ("pretrain_log.jsonl", "pretrain_loss.png", "finetune_log.jsonl", "finetune_loss.png",
+                 "train_config.json"):
+        if (work / name).exists():
+            shutil.copy2(work / name, logs / name)
+    size = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
+    return {
+        "parameters": count_parameters(model),
+        "config": cfg.to_dict(), "vocab_size": len(tokenizer),
+        "records": len(records), "chips": len(chips),
+        "pretrain": {"steps": state_a.step, "seconds": round(state_a.elapsed_s, 1)},
+        "finetune": {"steps": state_b.step, "seconds": round(state_b.elapsed_s, 1)},
+        "wall_s": round(time.monotonic() - t0, 1),
+        "threads": torch.get_num_threads(), "machine": platform.machine(), "torch": torch.__version__,
+        "checkpoint_bytes": size,
+    }
+
+
+def write_model_card(out_dir: Path, summary: dict, rows) -> Path:
+    """README.md of the checkpoint: from the measured summary (the card module formats it)."""
+    from spex.train.card import model_card
+
+    path = Path(out_dir) / "README.md"
+    path.write_text(model_card(summary, rows))
+    return path

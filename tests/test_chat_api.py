@@ -1,0 +1,131 @@
+"""The app served in-process and driven through gradio_client, like a remote user would."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import rasterio
+from gradio_client import Client, handle_file
+from shapely.geometry import shape
+
+from chat_app.settings import Settings
+from chat_app.ui import build_demo, launch_kwargs
+
+VIRGINIA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
+            "s2l1c_virginia_small_60m_B01-B09-B10.tif")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("chat_work")
+    settings = Settings(work_dir=work, port=free_port(), max_file_size_mb=20)
+    demo = build_demo(settings)
+    demo.queue(default_concurrency_limit=2)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=settings.port,
+                            quiet=True, **launch_kwargs(settings))
+    try:
+        yield url
+    finally:
+        demo.close()
+
+
+def client(url: str, tmp_path: Path) -> Client:
+    return Client(url, verbose=False, download_files=str(tmp_path), analytics_enabled=False)
+
+
+def chat(c: Client, text: str = "", files: tuple[Path, ...] = ()) -> dict:
+    """One turn through the public ``/chat`` endpoint; returns the rendered outputs by name."""
+    chatbot, image, map_html, downloads = c.predict(
+        {"text": text, "files": [handle_file(str(f)) for f in files]}, api_name="/chat")
+    texts = [part["text"] for m in chatbot if m["role"] == "assistant"
+             for part in m["content"] if part.get("type") == "text"]
+    return {"chatbot": chatbot, "last_text": texts[-1] if texts else "", "image": image, "map": map_html,
+            "files": [Path(f) for f in downloads or []]}
+
+
+def test_api_endpoints_are_listed(app_url: str, tmp_path: Path) -> None:
+    info = client(app_url, tmp_path).view_api(print_info=False, return_format="dict")
+    names = set(info["named_endpoints"])
+    assert {"/chat", "/load_demo", "/undo", "/redo", "/start_over"} <= names
+
+
+def test_multi_turn_conversation_with_downloads(app_url: str, data_dir: Path, tmp_path: Path) -> None:
+    c = client(app_url, tmp_path)
+    up = chat(c, files=tuple(data_dir / n for n in VIRGINIA))
+    assert "Scene loaded" in up["last_text"] and "Sentinel-2" in up["last_text"]
+    assert up["image"] and Path(up["image"]).read_bytes()[:4] == b"\x89PNG"
+    assert "<iframe" in up["map"] and "srcdoc=" in up["map"]
+
+    ex = chat(c, "extract the water bodies")
+    assert "water" in ex["last_text"].lower() and any(ch.isdigit() for ch in ex["last_text"])
+    names = {f.name for f in ex["files"]}
+    assert names == {"mask.tif", "regions.geojson", "overlay.png", "spex_report.md"}
+    assert "leaflet" in ex["map"].lower()
+
+    ref = chat(c, "only keep the ones larger than 5 ha")
+    assert "5 ha" in ref["last_text"]
+    und = chat(c, "undo")
+    assert "Undone" in und["last_text"]
+
+    files = {f.name: f for f in und["files"]}
+    with rasterio.open(files["mask.tif"]) as ds:
+        assert ds.crs is not None and ds.count == 1 and ds.dtypes[0] == "uint8"
+        mask = ds.read(1)
+        assert ((mask == 1) | (mask == 0) | (mask == 255)).all() and (mask == 1).any()
+    gj = json.loads(files["regions.geojson"].read_text())
+    assert gj["features"]
+    lon, lat = shape(gj["features"][0]["geometry"]).representative_point().coords[0]
+    assert -80 < lon < -74 and 36 < lat < 39  # Virginia, in EPSG:4326 degrees
+    report = files["spex_report.md"].read_text()
+    assert "extract the water bodies" in report and "undo" in report
+    assert Path(und["image"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_errors_are_replies_and_the_chat_goes_on(app_url: str, data_dir: Path, tmp_path: Path) -> None:
+    c = client(app_url, tmp_path)
+    assert "No scene is loaded" in chat(c, "extract the water bodies")["last_text"]
+    chat(c, files=(data_dir / "l7_olinda_crop.tif",))
+    assert "Nothing was changed" in chat(c, "blah blah")["last_text"]
+    assert "water" in chat(c, "extract the water bodies")["last_text"].lower()
+
+
+def test_two_clients_at_once_keep_their_own_scenes(app_url: str, data_dir: Path, tmp_path: Path) -> None:
+    results: dict[str, dict] = {}
+    errors: list[BaseException] = []
+
+    def session(key: str, files: tuple[Path, ...]) -> None:
+        try:
+            c = client(app_url, tmp_path / key)
+            results[key + "-info"] = chat(c, files=files)
+            results[key] = chat(c, "how many water bodies are there?")
+            results[key + "-q"] = chat(c, "what is the largest one?")
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=session, args=("s2", tuple(data_dir / n for n in VIRGINIA))),
+               threading.Thread(target=session, args=("l7", (data_dir / "l7_olinda_crop.tif",)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert "Sentinel-2" in results["s2-info"]["last_text"] and "Landsat" not in results["s2-info"]["last_text"]
+    assert "Landsat" in results["l7-info"]["last_text"]
+    # each session's files come from its own folder and its own scene
+    s2_files = {f.name for f in results["s2"]["files"]}
+    assert "mask.tif" in s2_files
+    with rasterio.open(next(f for f in results["s2"]["files"] if f.name == "mask.tif")) as a, \
+            rasterio.open(next(f for f in results["l7"]["files"] if f.name == "mask.tif")) as b:
+        assert a.crs.to_epsg() == 32618 and b.crs.to_epsg() == 31985
+    assert results["s2-q"]["last_text"] != results["l7-q"]["last_text"]

@@ -1,0 +1,117 @@
+"""End to end in a real browser: Debian chromium driven by Playwright at 1280×800.
+
+Upload a scene through the multimodal textbox, ask, refine, and check that the
+reply, the overlay image and the Leaflet map (inside the srcdoc iframe) appear.
+Skipped when chromium is missing, except under CI=true where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chat_app.settings import Settings
+from chat_app.ui import build_demo, launch_kwargs, make_dialogue
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+VIRGINIA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
+            "s2l1c_virginia_small_60m_B01-B09-B10.tif")
+TURN_TIMEOUT_MS = 90_000
+
+pytestmark = pytest.mark.browser
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is missing but CI=true: install Debian's chromium package")
+    pytest.skip(f"{CHROMIUM} not installed")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _require_chromium()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(work_dir=tmp_path_factory.mktemp("browser_work"), port=port)
+    dialogue = make_dialogue(settings)
+    respond = dialogue.respond
+
+    def respond_or_crash(state, text="", files=(), progress=None):  # noqa: ANN001, ANN202
+        if text == "crash now":  # an unexpected bug inside a turn, to test the .failure path
+            raise RuntimeError("injected failure")
+        return respond(state, text, files, progress)
+
+    dialogue.respond = respond_or_crash
+    demo = build_demo(settings, dialogue)
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                            **launch_kwargs(settings))
+    try:
+        yield url
+    finally:
+        demo.close()
+
+
+def test_upload_ask_refine_in_the_browser(app_url: str, data_dir: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(app_url, wait_until="load")
+            chat = page.locator("#spex-chat")
+            box = page.locator("#spex-input textarea")
+            expect(box).to_be_visible(timeout=30_000)
+
+            page.locator("#spex-input input[type=file]").set_input_files([str(data_dir / n) for n in VIRGINIA])
+            thumbs = page.locator("#spex-input").get_by_role("listitem", name="File thumbnail")
+            expect(thumbs).to_have_count(3, timeout=30_000)
+            box.fill("extract the water bodies")
+            box.press("Enter")
+            expect(chat).to_contain_text("Scene loaded", timeout=TURN_TIMEOUT_MS)
+            expect(chat).to_contain_text("Sentinel-2", timeout=TURN_TIMEOUT_MS)
+            expect(chat.locator("img").first).to_be_visible(timeout=TURN_TIMEOUT_MS)
+            expect(box).to_be_editable(timeout=TURN_TIMEOUT_MS)
+            n_images = chat.locator("img").count()
+            assert n_images >= 2  # preview + overlay
+
+            box.fill("only keep the ones larger than 5 ha")
+            box.press("Enter")
+            expect(chat).to_contain_text("larger than 5 ha", timeout=TURN_TIMEOUT_MS)
+            expect(box).to_be_editable(timeout=TURN_TIMEOUT_MS)
+
+            frame = page.frame_locator("#spex-map iframe")
+            expect(frame.locator(".leaflet-container")).to_be_visible(timeout=30_000)
+            expect(frame.locator(".leaflet-image-layer").first).to_be_attached(timeout=30_000)
+            downloads = page.locator("#spex-downloads")
+            for name in ("mask", "regions", "overlay", "spex_report"):  # shown as "mask .tif" etc.
+                expect(downloads).to_contain_text(re.compile(rf"{name}\s*\."), timeout=30_000)
+            page.screenshot(path=str(tmp_path / "chat_1280x800.png"))
+            if os.environ.get("SPEX_SCREENSHOT_DIR"):
+                page.screenshot(path=str(Path(os.environ["SPEX_SCREENSHOT_DIR"]) / "chat_1280x800.png"))
+
+            box.fill("crash now")
+            box.press("Enter")
+            expect(chat).to_contain_text("something went wrong", timeout=TURN_TIMEOUT_MS)
+            expect(box).to_be_editable(timeout=TURN_TIMEOUT_MS)
+            box.fill("what is the largest one?")
+            box.press("Enter")
+            expect(chat).to_contain_text("The largest", timeout=TURN_TIMEOUT_MS)  # state survived the crash
+
+            page.get_by_role("tab", name="Image").click()
+            expect(page.locator("#spex-image img")).to_be_visible(timeout=30_000)
+            page.get_by_role("button", name="↶ Undo").click()
+            expect(chat).to_contain_text("Undone", timeout=TURN_TIMEOUT_MS)
+        finally:
+            browser.close()

@@ -1,0 +1,64 @@
+"""``python -m spex extract`` end to end (subprocess) on a tests/data crop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import rasterio
+
+ROOT = Path(__file__).resolve().parent.parent
+VIRGINIA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
+            "s2l1c_virginia_small_60m_B01-B09-B10.tif")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "spex", "extract", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_extract_writes_four_files(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = _run(*(str(data_dir / f) for f in VIRGINIA), "--query", "water bodies larger than 1 ha", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    for name in ("mask.tif", "regions.geojson", "overlay.png", "reply.md"):
+        assert (out / name).stat().st_size > 0, name
+    reply = (out / "reply.md").read_text(encoding="utf-8")
+    assert "Found" in reply and reply.strip() in proc.stdout
+    with rasterio.open(out / "mask.tif") as ds:
+        mask = ds.read(1)
+        assert ds.crs is not None and mask.shape == (200, 200)
+    features = json.loads((out / "regions.geojson").read_text())["features"]
+    assert f"Found {len(features)} region" in reply
+
+
+def test_bad_query_is_one_line_and_nonzero(data_dir: Path, tmp_path: Path) -> None:
+    proc = _run(str(data_dir / "l7_olinda_crop.tif"), "--query", "make it pretty", "--out", str(tmp_path / "o"))
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "query" in lines[0]
+    assert not (tmp_path / "o" / "mask.tif").exists()
+
+
+def test_bad_input_file_is_one_line_and_nonzero(tmp_path: Path) -> None:
+    bogus = tmp_path / "not_a_raster.tif"
+    bogus.write_text("hello")
+    proc = _run(str(bogus), "--query", "water", "--out", str(tmp_path / "o"))
+    assert proc.returncode != 0
+    assert len([ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]) == 1
+
+
+def test_missing_bands_for_class(data_dir: Path, tmp_path: Path) -> None:
+    proc = _run(str(data_dir / "solaris_ms1_BGRN_uint16.tif"), "--query", "snow", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert "swir1" in proc.stderr and proc.stderr.count("error:") == 1
+
+
+def test_spex_backend_needs_model(data_dir: Path, tmp_path: Path) -> None:
+    proc = _run(str(data_dir / "l7_olinda_crop.tif"), "--query", "water", "--out", str(tmp_path / "o"),
+                "--backend", "spex")
+    assert proc.returncode == 2 and "--model" in proc.stderr

