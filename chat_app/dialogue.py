@@ -161,7 +161,7 @@ class _Turn:
             o = s.write_outputs(ex, ctx.view, out, reply=reply, false_colour=self.work.false_colour)
             self.progress(0.85, "Drawing the map")
             self.work.panel = Panel(image=o.overlay_png, map_html=self.d.safe_map(ctx.view, ex, o.overlay_png),
-                                    downloads=(o.mask_tif, o.geojson, o.overlay_png))
+                                    downloads=tuple(p for p in (o.mask_tif, o.geojson, o.gpkg, o.overlay_png) if p is not None))
             png = o.overlay_png
         self.image = self.d.keep_for_chat(self.work, png)
 

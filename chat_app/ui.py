@@ -139,7 +139,7 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
                         image = gr.Image(label="Preview / overlay", type="filepath", interactive=False,
                                          height=MAP_HEIGHT_PX, buttons=["download", "fullscreen"],
                                          elem_id="spex-image")
-                files = gr.File(label="Downloads: mask COG · regions GeoJSON (EPSG:4326) · overlay · report",
+                files = gr.File(label="Downloads: mask COG · regions GeoJSON (EPSG:4326) · GeoPackage · overlay · report",
                                 file_count="multiple", interactive=False, height=175,
                                 elem_id="spex-downloads")
 

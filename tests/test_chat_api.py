@@ -70,7 +70,7 @@ def test_multi_turn_conversation_with_downloads(app_url: str, data_dir: Path, tm
     ex = chat(c, "extract the water bodies")
     assert "water" in ex["last_text"].lower() and any(ch.isdigit() for ch in ex["last_text"])
     names = {f.name for f in ex["files"]}
-    assert names == {"mask.tif", "regions.geojson", "overlay.png", "spex_report.md"}
+    assert names == {"mask.tif", "regions.geojson", "regions.gpkg", "overlay.png", "spex_report.md"}
     assert "leaflet" in ex["map"].lower()
 
     ref = chat(c, "only keep the ones larger than 5 ha")

@@ -81,7 +81,7 @@ def test_extract_refine_chain_applies_every_refinement(counted, virginia) -> Non
     text = reply(state)
     assert any(ch.isdigit() for ch in text) and ("ha" in text or "m²" in text)
     names = {p.name for p in state.panel.downloads}
-    assert names == {"mask.tif", "regions.geojson", "overlay.png", "spex_report.md"}
+    assert names == {"mask.tif", "regions.geojson", "regions.gpkg", "overlay.png", "spex_report.md"}
     assert all(p.exists() for p in state.panel.downloads)
     assert state.entries[-1].image is not None and state.entries[-1].image.exists()
 

@@ -25,7 +25,7 @@ def test_extract_writes_four_files(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     proc = _run(*(str(data_dir / f) for f in VIRGINIA), "--query", "water bodies larger than 1 ha", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    for name in ("mask.tif", "regions.geojson", "overlay.png", "reply.md"):
+    for name in ("mask.tif", "regions.geojson", "regions.gpkg", "overlay.png", "reply.md"):
         assert (out / name).stat().st_size > 0, name
     reply = (out / "reply.md").read_text(encoding="utf-8")
     assert "Found" in reply and reply.strip() in proc.stdout

@@ -46,7 +46,7 @@ def test_write_outputs_bundle(tmp_path: Path) -> None:
         outputs = write_outputs(extraction, scene, tmp_path / "turn1", reply="Found **14** water bodies.",
                                 false_colour=True)
     assert isinstance(outputs, Outputs)
-    assert [p.name for p in outputs.paths()] == ["mask.tif", "regions.geojson", "overlay.png", "reply.md"]
+    assert [p.name for p in outputs.paths()] == ["mask.tif", "regions.geojson", "regions.gpkg", "overlay.png", "reply.md"]
     assert all(p.parent == tmp_path / "turn1" and p.stat().st_size > 0 for p in outputs.paths())
     with rasterio.open(outputs.mask_tif) as ds:
         assert int((ds.read(1) == 1).sum()) == int(extraction.mask.sum())

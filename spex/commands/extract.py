@@ -92,5 +92,5 @@ def run(args: argparse.Namespace) -> int:
         outputs = write_outputs(extraction, scene, Path(args.out), reply=reply, false_colour=false_colour)
     print(reply)
     print()
-    print(f"Wrote {outputs.mask_tif}, {outputs.geojson}, {outputs.overlay_png}, {outputs.reply_md}")
+    print("Wrote " + ", ".join(str(path) for path in outputs.paths()))
     return 0

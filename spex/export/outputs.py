@@ -33,11 +33,9 @@ class Outputs:
     gpkg: Path | None = None
 
     def paths(self) -> tuple[Path, ...]:
-        """The core files (mask, GeoJSON, overlay, reply), in download order.
-
-        The GeoPackage is the separate field ``gpkg`` (a GIS-only download).
-        """
-        return (self.mask_tif, self.geojson, self.overlay_png, self.reply_md)
+        """Every file written (mask, GeoJSON, GeoPackage when written, overlay, reply), in download order."""
+        gis = (self.gpkg,) if self.gpkg is not None else ()
+        return (self.mask_tif, self.geojson, *gis, self.overlay_png, self.reply_md)
 
 
 def write_outputs(extraction: Extraction, scene: Scene, out_dir: Path, *, reply: str,

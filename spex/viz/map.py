@@ -293,6 +293,6 @@ def map_html(scene: Scene, extraction: Extraction | None = None, *, overlay_png:
         if layer is not None:
             layer.add_to(fmap)
     fmap.get_root().html.add_child(folium.Element(_caption_html(scene, extraction, bands_text)))
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    folium.LayerControl(collapsed=True).add_to(fmap)
     fmap.fit_bounds(bounds)
     return _strip_external(fmap.get_root().render())
