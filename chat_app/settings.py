@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="spectral = rule-based spectral engine (default); spex = SPEX model (needs --model)")
     p.add_argument("--model", dest="model_path", default=None, help="SPEX checkpoint folder (env SPEX_MODEL)")
     p.add_argument("--quantization", choices=QUANTIZATIONS, default=None,
-                   help="quantize the SPEX model's language part (CUDA only for 4bit/8bit)")
+                   help="load the SPEX language model quantized with bitsandbytes (CUDA, or its CPU backend; falls back to full precision with a logged reason)")
     p.add_argument("--chat-model", default=None,
                    help="optional local chat LLM folder/id that chooses the tools (env SPEX_CHAT_MODEL); "
                         "default: the rule-based interpreter")
