@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,10 +21,10 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from pydantic import ValidationError
 
 from chat_app.formatting import scene_markdown
-from chat_app.scene_memo import MemoScene
-from chat_app.state import ChatEntry, ChatState, Panel, SceneContext
+from chat_app.state import ChatEntry, ChatState, Panel, SceneContext, Snapshot
 from chat_app.tools import RuleInterpreter, build_tools
 from spex.errors import InstructionError, SceneReadError, SpexError, SpexWarning
+from spex.io import MemoScene
 
 if TYPE_CHECKING:
     from spex.engine import Extraction, ExtractionRequest
@@ -84,6 +85,7 @@ class Services:
     write_outputs: Callable[..., Any]
     write_report: Callable[..., Path]
     map_html: Callable[..., str]
+    chat_image: Callable[[Path, Path], Path] | None = None  # (picture, destination) -> light copy; None = copy as is
 
 
 def default_services(backend: Any | None = None) -> Services:
@@ -104,6 +106,7 @@ def default_services(backend: Any | None = None) -> Services:
         explain=explain, answer_question=answer_question,
         render_preview=export.render_preview, render_overlay=export.render_overlay,
         write_outputs=export.write_outputs, write_report=export.write_report, map_html=viz.map_html,
+        chat_image=export.write_lossy_copy,
     )
 
 
@@ -186,23 +189,28 @@ class _Turn:
         self.work.push_undo(before)
         return self._set(extraction)
 
+    def _travel(self, source: list[Snapshot], dest: list[Snapshot]) -> tuple[Snapshot, Extraction | None]:
+        """One step through history: recompute ``source[-1]`` and remember the present in ``dest``.
+
+        The recomputation comes first, so a failure leaves both stacks as they were.
+        """
+        target = source[-1]
+        extraction = self._restore(target.request)
+        source.pop()
+        dest.append(self.work.snapshot())
+        del dest[: max(0, len(dest) - self.work.max_undo)]
+        return target, extraction
+
     def run_undo(self) -> str:
         if not self.work.undo:
             return "Nothing to undo."
-        target = self.work.undo[-1]
-        extraction = self._restore(target.request)
-        self.work.undo.pop()
-        self.work.redo.append(self.work.snapshot())
+        target, extraction = self._travel(self.work.undo, self.work.redo)
         return self._set(extraction, f"Undone: back to **{target.summary}**.\n\n")
 
     def run_redo(self) -> str:
         if not self.work.redo:
             return "Nothing to redo."
-        target = self.work.redo[-1]
-        extraction = self._restore(target.request)
-        self.work.redo.pop()
-        self.work.undo.append(self.work.snapshot())
-        del self.work.undo[: max(0, len(self.work.undo) - self.work.max_undo)]
+        target, extraction = self._travel(self.work.redo, self.work.undo)
         return self._set(extraction, f"Redone: **{target.summary}**.\n\n")
 
     def run_reset(self) -> str:
@@ -257,6 +265,9 @@ class Dialogue:
         self.work_dir = Path(work_dir)
         self.max_file_size_bytes = max_file_size_bytes
         self.demo_dir = demo_dir
+        # warnings.catch_warnings swaps process-wide state: two sessions loading at once must take turns,
+        # or one restores the other's recorder and the warnings leak (or vanish for good)
+        self._warnings_lock = threading.Lock()
 
     # ----------------------------------------------------------- public API
     def new_state(self, session_id: str, *, max_undo: int = 20, max_history: int = 200) -> ChatState:
@@ -339,10 +350,16 @@ class Dialogue:
             return f"<p>No map for this scene: {exc}</p>"
 
     def keep_for_chat(self, state: ChatState, png: Path) -> Path:
-        """Copy a PNG next to the transcript so it outlives the scene's output folder."""
+        """A light copy of a PNG next to the transcript, so it outlives the scene's output folder.
+
+        The chat shows every turn's picture inline, so it gets the lossy copy
+        (``services.chat_image``, ~10x smaller); the panel and downloads keep the full PNG.
+        """
         chat_dir = self.session_dir(state) / "chat"
         chat_dir.mkdir(parents=True, exist_ok=True)
         dest = chat_dir / f"turn-{state.turn:03d}-{Path(png).name}"
+        if self.services.chat_image is not None:
+            return self.services.chat_image(Path(png), dest)
         if Path(png) != dest:
             shutil.copyfile(png, dest)
         return dest
@@ -372,7 +389,7 @@ class Dialogue:
         rasters, mtl = self._check_files(files)
         s = self.services
         progress(0.1, "Reading the scene")
-        with warnings.catch_warnings(record=True) as caught:
+        with self._warnings_lock, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SpexWarning)
             scene = s.open_scene(rasters if len(rasters) > 1 else rasters[0], mtl=mtl)
         try:

@@ -12,19 +12,23 @@ import logging
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from langchain_core.messages import BaseMessage
 
 if TYPE_CHECKING:  # heavy imports only for type checkers; the state itself is plain data
-    from chat_app.scene_memo import MemoScene
     from spex.engine import Extraction, ExtractionRequest
-    from spex.io import Scene
+    from spex.io import MemoScene, Scene
     from spex.spectral import IndexCache
 
 __all__ = ["ChatEntry", "ChatState", "Panel", "SceneContext", "Snapshot"]
 
 log = logging.getLogger(__name__)
+
+#: MIME types of the pictures a bubble can show (chat copies are WebP, or JPEG/PNG without WebP support).
+_IMAGE_TYPES: Final[dict[str, str]] = {
+    ".png": "image/png", ".webp": "image/webp", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+}
 
 
 @dataclass(eq=False)
@@ -71,7 +75,7 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class ChatEntry:
-    """One bubble of the transcript. ``image`` is a PNG shown inline (browsers cannot show TIFF)."""
+    """One bubble of the transcript. ``image`` is a PNG/WebP/JPEG shown inline (browsers cannot show TIFF)."""
 
     role: str  # "user" | "assistant"
     text: str = ""
@@ -163,5 +167,6 @@ class ChatState:
             if text:
                 out.append({"role": e.role, "content": text})
             if e.image is not None and Path(e.image).exists():
-                out.append({"role": e.role, "content": {"path": str(e.image), "mime_type": "image/png"}})
+                mime = _IMAGE_TYPES.get(Path(e.image).suffix.lower(), "image/png")
+                out.append({"role": e.role, "content": {"path": str(e.image), "mime_type": mime}})
         return out

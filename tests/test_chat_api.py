@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,19 +10,12 @@ from pathlib import Path
 import pytest
 import rasterio
 from gradio_client import Client, handle_file
+from helpers import VIRGINIA, free_port
 from shapely.geometry import shape
 
 from chat_app.settings import Settings
 from chat_app.ui import build_demo, launch_kwargs
 
-VIRGINIA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
-            "s2l1c_virginia_small_60m_B01-B09-B10.tif")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

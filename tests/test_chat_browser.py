@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import VIRGINIA, free_port
 
 from chat_app.settings import Settings
 from chat_app.ui import build_demo, launch_kwargs, make_dialogue
@@ -21,8 +21,6 @@ from chat_app.ui import build_demo, launch_kwargs, make_dialogue
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
-VIRGINIA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
-            "s2l1c_virginia_small_60m_B01-B09-B10.tif")
 TURN_TIMEOUT_MS = 90_000
 
 pytestmark = pytest.mark.browser
@@ -39,9 +37,7 @@ def _require_chromium() -> None:
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _require_chromium()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     settings = Settings(work_dir=tmp_path_factory.mktemp("browser_work"), port=port)
     dialogue = make_dialogue(settings)
     respond = dialogue.respond

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import VIRGINIA, Counted
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, ToolMessage
+from PIL import Image
 
 from chat_app.dialogue import Dialogue, default_services
 from chat_app.llm import LLMInterpreter, parse_tool_calls
@@ -20,25 +22,11 @@ from chat_app.state import ChatState
 from chat_app.tools import build_tools
 from spex.errors import ModelError
 
-VIRGINIA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
-            "s2l1c_virginia_small_60m_B01-B09-B10.tif")
-
-
-class Counter:
-    """Wraps a service function and counts its calls."""
-
-    def __init__(self, fn):  # noqa: ANN001
-        self.fn, self.calls = fn, 0
-
-    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
-        self.calls += 1
-        return self.fn(*args, **kwargs)
-
 
 @pytest.fixture()
-def counted(tmp_path: Path) -> tuple[Dialogue, Counter, Counter]:
+def counted(tmp_path: Path) -> tuple[Dialogue, Counted, Counted]:
     services = default_services()
-    extract, opener = Counter(services.extract), Counter(services.open_scene)
+    extract, opener = Counted(services.extract), Counted(services.open_scene)
     services = dataclasses.replace(services, extract=extract, open_scene=opener)
     return Dialogue(services, work_dir=tmp_path / "work"), extract, opener
 
@@ -84,6 +72,13 @@ def test_extract_refine_chain_applies_every_refinement(counted, virginia) -> Non
     assert names == {"mask.tif", "regions.geojson", "regions.gpkg", "overlay.png", "spex_report.md"}
     assert all(p.exists() for p in state.panel.downloads)
     assert state.entries[-1].image is not None and state.entries[-1].image.exists()
+    chat_image, overlay = state.entries[-1].image, state.panel.image
+    assert chat_image.suffix == ".webp" and overlay.name == "overlay.png"  # the panel keeps the full PNG
+    assert chat_image.stat().st_size < 0.6 * overlay.stat().st_size  # ~8x smaller on full-size scenes
+    with Image.open(chat_image) as light, Image.open(overlay) as full:
+        assert light.size == full.size
+    bubble = state.to_chatbot()[-1]["content"]
+    assert bubble == {"path": str(chat_image), "mime_type": "image/webp"}
 
     checks = [
         ("only keep the ones larger than 5 ha",
@@ -115,8 +110,8 @@ def test_refinement_never_reads_the_scene_again(counted, virginia) -> None:  # n
     dialogue, _, _ = counted
     state = dialogue.respond(loaded(dialogue, virginia), "extract the water bodies")
     scene = state.scene.scene
-    reads = Counter(scene.read)
-    valids = Counter(scene.valid)
+    reads = Counted(scene.read)
+    valids = Counted(scene.valid)
     scene.read, scene.valid = reads, valids  # instance attributes shadow the methods
     try:
         for text in ("only keep the ones larger than 5 ha", "just the three largest", "undo", "fill the holes"):

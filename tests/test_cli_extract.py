@@ -5,20 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import rasterio
-
-ROOT = Path(__file__).resolve().parent.parent
-VIRGINIA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
-            "s2l1c_virginia_small_60m_B01-B09-B10.tif")
+from helpers import ROOT, VIRGINIA, run_spex
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "spex", "extract", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return run_spex("extract", *args, env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
 
 def test_extract_writes_four_files(data_dir: Path, tmp_path: Path) -> None:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-VA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
-      "s2l1c_virginia_small_60m_B01-B09-B10.tif")
+from helpers import VIRGINIA as VA
+from helpers import run_spex
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "spex", "info", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return run_spex("info", *args)
 
 
 def test_info_multi_file_scene(data_dir):

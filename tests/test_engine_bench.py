@@ -29,3 +29,27 @@ def test_format_table_flags_goals() -> None:
 def test_missing_data_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SpexError, match="SPEX_DATA"):
         run_accuracy(tmp_path / "nope")
+
+
+def test_water_label_note_counts_water_covered_pixels_of_other_classes(tmp_path: Path) -> None:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from spex.bench.accuracy import _water_label_note
+    from spex.io import open_scene
+    from spex.spectral import IndexCache
+
+    cube = np.full((2, 4, 4), 0.3, dtype=np.float32)  # nir, swir1: dry land
+    cube[1, 0, :2] = 0.02                              # two SWIR-dark (water-covered) pixels
+    path = tmp_path / "s.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=2, dtype="float32",
+                       crs="EPSG:32633", transform=from_origin(0, 40, 10, 10)) as ds:
+        ds.write(cube)
+    gt = np.zeros((4, 4), dtype=bool)
+    gt[3] = True                                       # 4 labelled water pixels
+    labelled = np.ones((4, 4), dtype=bool)
+    pred = gt.copy()
+    pred[0, :3] = True                                 # 3 false positives, 2 of them water-covered
+    with open_scene(path, bands=["nir", "swir1"]) as scene:
+        note = _water_label_note(IndexCache(scene), pred, gt, labelled)
+    assert note.startswith("2 px") and note.endswith(f"{4 / 6:.3f}")

@@ -13,7 +13,7 @@ from rasterio.transform import from_origin
 
 from spex.engine.extract import extract
 from spex.engine.request import ExtractionRequest
-from spex.engine.rules import STRICTNESS_STEP, WATER_MAX_NIR, RuleContext, evaluate_rule
+from spex.engine.rules import STRICTNESS_STEP, WATER_DARK_NIR, WATER_MAX_NIR, RuleContext, evaluate_rule
 from spex.errors import BandError
 from spex.io import open_scene
 from spex.spectral import IndexCache
@@ -47,7 +47,7 @@ def spyndex_points(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.mark.parametrize("target, label, min_recall, min_precision", [
-    ("water", "Water", 0.95, 0.95), ("vegetation", "Vegetation", 0.95, 0.9), ("built", "Urban", 0.5, 0.9),
+    ("water", "Water", 0.95, 0.95), ("vegetation", "Vegetation", 0.95, 0.9), ("built", "Urban", 0.85, 0.9),
 ])
 def test_rules_on_spyndex_spectra(spyndex_points, target, label, min_recall, min_precision) -> None:
     ctx, classes = spyndex_points
@@ -120,7 +120,8 @@ def test_eolearn_vegetation_and_forest_match_land_use(data_dir: Path) -> None:
         return float((pred & gt & labelled).sum() / ((pred | gt) & labelled).sum())
 
     assert iou(veg, np.isin(lulc, (1, 2, 3, 4))) > 0.9
-    assert iou(forest, lulc == 2) > 0.75
+    # crown shadow (green darker than meadows) on top of NDMI: grassland is no longer called forest
+    assert iou(forest, lulc == 2) > 0.88
     assert veg[lulc == 8].mean() < veg[lulc == 2].mean()
 
 
@@ -196,3 +197,104 @@ def test_scene_without_blue_skips_cloud_screening(tmp_path: Path) -> None:
         assert any("Cloud screening" in c for c in ext.caveats)
         with pytest.raises(BandError, match="blue"):
             extract(scene, ExtractionRequest(targets=("cloud",)))
+
+
+def _lake_scene(tmp_path: Path, ring: int) -> Path:
+    """30 m scene: vegetated land, a 10x10 lake, a ``ring``-pixel shoreline of dark mixed pixels
+    (NIR 0.035 but SWIR1 above green, so MNDWI < 0), and an isolated dark patch far from the lake."""
+    rng = np.random.default_rng(1)
+    h, w = 48, 48
+    #                 blue   green  red    nir    swir1  swir2
+    land = np.array([0.04, 0.07, 0.05, 0.30, 0.16, 0.08], dtype=np.float32)
+    water = np.array([0.04, 0.05, 0.03, 0.02, 0.01, 0.005], dtype=np.float32)
+    mixed = np.array([0.03, 0.03, 0.025, 0.035, 0.05, 0.03], dtype=np.float32)
+    cube = np.empty((6, h, w), dtype=np.float32)
+    cube[:] = land[:, None, None]
+    lo, hi = 10 - ring, 20 + ring
+    cube[:, lo:hi, lo:hi] = mixed[:, None, None]
+    cube[:, 10:20, 10:20] = water[:, None, None]
+    cube[:, 38:41, 38:41] = mixed[:, None, None]  # dark shadow-like patch, not connected to water
+    cube *= rng.uniform(0.97, 1.03, cube.shape).astype(np.float32)
+    return _write(tmp_path / f"lake{ring}.tif", cube)
+
+
+@pytest.mark.parametrize("ring", [1, 2])
+def test_water_adds_dark_shoreline_pixels_connected_to_water(tmp_path: Path, ring: int) -> None:
+    names = ["blue", "green", "red", "nir", "swir1", "swir2"]
+    with open_scene(_lake_scene(tmp_path, ring), bands=names) as scene:
+        assert scene.calibrated
+        ctx = RuleContext(IndexCache(scene))
+        res = evaluate_rule("water", ctx)
+        mndwi, nir = ctx.feature("MNDWI"), ctx.band("nir")
+    lake = np.zeros(res.mask.shape, dtype=bool)
+    lake[10:20, 10:20] = True
+    shore = np.zeros_like(lake)
+    shore[9:21, 9:21] = True
+    shore &= ~lake
+    assert res.mask[lake].all()
+    assert (mndwi[shore] < res.threshold).all() and (nir[shore] < WATER_DARK_NIR).all()
+    assert res.mask[shore].all()  # one mixed pixel (30 m: one SWIR pixel) is added
+    if ring == 2:
+        outer = np.zeros_like(lake)
+        outer[8:22, 8:22] = True
+        assert not res.mask[outer & ~shore & ~lake].any()  # but not further than that
+    assert not res.mask[38:41, 38:41].any()  # dark pixels away from water stay land
+    assert any("shoreline" in t for t in res.extra_tests)
+
+
+def test_water_shoreline_growth_not_applied_to_relative_dn(tmp_path: Path) -> None:
+    path = _lake_scene(tmp_path, 1)
+    with rasterio.open(path) as ds:
+        cube = (ds.read() * 4000).astype(np.uint16)
+    dn = _write(tmp_path / "lake_dn.tif", cube)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scene = open_scene(dn, bands=["blue", "green", "red", "nir", "swir1", "swir2"])
+    with scene:
+        if scene.calibrated:
+            pytest.skip("uint16 scene was read as calibrated reflectance")
+        res = evaluate_rule("water", RuleContext(IndexCache(scene)))
+    assert not any("shoreline" in t for t in res.extra_tests)
+
+
+def test_forest_green_test_only_with_a_valley(virginia) -> None:
+    scene, cache = virginia
+    res = evaluate_rule("forest", RuleContext(cache))
+    green_tests = [t for t in res.extra_tests if t.startswith("green reflectance")]
+    # when applied, the canopy-green split is a scene-adaptive Otsu value, never the fixed fallback
+    assert all("fallback" not in t for t in green_tests)
+    if green_tests:
+        green = cache.band("green")
+        veg = evaluate_rule("vegetation", RuleContext(cache)).mask
+        assert np.nanmean(green[res.mask]) < np.nanmean(green[veg & ~res.mask])
+
+
+def test_bare_is_the_unvegetated_rest_below_the_vegetation_split(virginia) -> None:
+    scene, cache = virginia
+    ctx = RuleContext(cache)
+    veg, bare = evaluate_rule("vegetation", ctx), evaluate_rule("bare", ctx)
+    assert bare.mask.any()
+    assert not (veg.mask & bare.mask).any()
+    ndvi = ctx.feature("NDVI")
+    assert (ndvi[bare.mask] < veg.threshold).all()
+    assert any(t.startswith(f"NDVI < {veg.threshold:.2f}") for t in bare.extra_tests)
+
+
+def test_cloud_objects_in_rules_keep_clouds_and_free_white_roofs(tmp_path: Path) -> None:
+    """10 m scene: a 300 m cloud and a 30 m white roof with cloud-like spectra; vegetation elsewhere."""
+    #                 blue  green red   nir   swir1 swir2
+    veg = np.array([0.04, 0.07, 0.05, 0.30, 0.16, 0.08], dtype=np.float32)
+    white = np.array([0.45, 0.44, 0.43, 0.48, 0.35, 0.25], dtype=np.float32)
+    cube = np.empty((6, 60, 60), dtype=np.float32)
+    cube[:] = veg[:, None, None]
+    cube[:, 5:35, 5:35] = white[:, None, None]
+    cube[:, 50:53, 50:53] = white[:, None, None]
+    cube *= np.random.default_rng(2).uniform(0.98, 1.02, cube.shape).astype(np.float32)
+    with open_scene(_write(tmp_path / "cloud.tif", cube, res=10.0),
+                    bands=["blue", "green", "red", "nir", "swir1", "swir2"]) as scene:
+        cache = IndexCache(scene)
+        ctx = RuleContext(cache)
+        assert cache.cloud()[50:53, 50:53].all()  # the per-pixel test alone flags the roof
+        cloud = evaluate_rule("cloud", ctx).mask
+        assert cloud[5:35, 5:35].all() and not cloud[50:53, 50:53].any()
+        assert not (evaluate_rule("vegetation", ctx).mask & cloud).any()

@@ -15,7 +15,6 @@ import pytest
 import shapely
 from shapely.geometry import shape
 from test_export_support import (
-    FILL_COLS,
     ISLAND,
     LAKE,
     ORIGIN,
@@ -23,6 +22,7 @@ from test_export_support import (
     POND_COLS,
     make_extraction,
     open_test_scene,
+    scattered_pixels,
     water_truth,
 )
 
@@ -209,8 +209,7 @@ def test_write_outputs_adds_the_geopackage(tmp_path: Path) -> None:
 
 def test_thousands_of_regions_are_fast(tmp_path: Path) -> None:
     with open_test_scene(tmp_path) as scene:
-        mask = np.zeros((scene.height, scene.width), dtype=bool)
-        mask[::2, FILL_COLS::2] = True  # isolated single pixels: 4 560 regions
+        mask = scattered_pixels(scene)
         extraction = make_extraction(scene, mask=mask)
         start = time.perf_counter()
         gpkg = write_regions_gpkg(extraction, scene, tmp_path / "many.gpkg")

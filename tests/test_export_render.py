@@ -1,4 +1,4 @@
-"""Preview and overlay PNGs: band choice, stretch, sizes, nodata, region colours and numbers."""
+"""Preview and overlay PNGs (band choice, stretch, sizes, nodata, region colours, numbers) and their light copies."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from PIL import Image
 from test_export_support import FILL_COLS, HEIGHT, LAKE, WIDTH, make_extraction, open_test_scene
 
 from spex.errors import BandError, ExportError
-from spex.export import preview_image, render_overlay, render_preview
+from spex.export import encode_lossy, preview_image, render_overlay, render_preview, write_lossy_copy
 from spex.export.palette import REGION_PALETTE, class_colour
 from spex.export.render import NODATA_RGB, choose_display_bands, downsample_labels
 
@@ -106,3 +106,41 @@ def test_overlay_of_empty_extraction(tmp_path: Path) -> None:
         out = render_overlay(scene, extraction, tmp_path / "empty.png", max_size=100, min_size=1)
     with Image.open(out) as image:
         assert image.width == 100 and image.height > 75
+
+
+def test_lossy_copy_is_small_and_faithful(tmp_path: Path) -> None:
+    with open_test_scene(tmp_path) as scene:
+        overlay = render_overlay(scene, make_extraction(scene), tmp_path / "overlay.png")
+    light = write_lossy_copy(overlay, tmp_path / "chat" / "overlay.png")
+    assert light == tmp_path / "chat" / "overlay.webp" and light.read_bytes()[8:12] == b"WEBP"
+    assert light.stat().st_size < 0.75 * overlay.stat().st_size  # tiny crop; ~8x smaller on full-size scenes
+    with Image.open(overlay) as full, Image.open(light) as copy:
+        rows = int(full.text["spex:image_rows"])
+        a, b = np.asarray(full.convert("RGB"), dtype=float), np.asarray(copy.convert("RGB"), dtype=float)
+    assert a.shape == b.shape
+    assert np.abs(a[rows:] - b[rows:]).mean() < 4.0  # caption text intact (8-bit levels)
+    # the synthetic scene is per-pixel colour noise, the worst case for lossy coding: the colours stay unbiased
+    np.testing.assert_allclose(a[:rows].mean(axis=(0, 1)), b[:rows].mean(axis=(0, 1)), atol=1.0)
+
+
+def test_lossy_copy_without_webp_support(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    save = Image.Image.save
+
+    def no_webp(self: Image.Image, fp, format=None, **params):  # noqa: A002, ANN001, ANN003, ANN202
+        if format == "WEBP":
+            raise KeyError("WEBP")
+        return save(self, fp, format, **params)
+
+    monkeypatch.setattr(Image.Image, "save", no_webp)
+    rgb = np.zeros((8, 8, 3), dtype=np.uint8)
+    data, mime = encode_lossy(Image.fromarray(rgb))
+    assert mime == "image/jpeg" and data[:2] == b"\xff\xd8"
+    data, mime = encode_lossy(Image.fromarray(np.dstack([rgb, rgb[..., :1]])))
+    assert mime == "image/png" and data[:4] == b"\x89PNG"  # JPEG has no alpha
+    src = tmp_path / "a.png"
+    Image.fromarray(rgb).save(src)
+    assert write_lossy_copy(src, tmp_path / "b.png").suffix == ".jpg"
+    with pytest.raises(ExportError, match="cannot read picture"):
+        write_lossy_copy(tmp_path / "missing.png", tmp_path / "c.png")
+    with pytest.raises(ValueError, match="quality"):
+        encode_lossy(Image.fromarray(rgb), quality=0)

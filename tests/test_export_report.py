@@ -6,11 +6,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyogrio.raw
+import pytest
 import rasterio
+import rasterio.features
+from helpers import Counted
 from PIL import Image
 from test_export_support import HEIGHT, WIDTH, make_extraction, open_test_scene
 
-from spex.export import Outputs, write_outputs, write_report
+from spex.export import Outputs, write_outputs, write_regions_geojson, write_regions_gpkg, write_report
 
 
 def test_report_has_scene_dialogue_request_regions_evidence_caveats(tmp_path: Path) -> None:
@@ -56,3 +60,23 @@ def test_write_outputs_bundle(tmp_path: Path) -> None:
         assert "false colour" in image.text["spex:bands"]
     assert outputs.reply_md.read_text(encoding="utf-8") == "Found **14** water bodies.\n"
     assert np.any(extraction.mask)
+
+
+def test_write_outputs_reads_and_traces_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mask COG and the overlay share one validity read; GeoJSON and GeoPackage share one tracing."""
+    with open_test_scene(tmp_path) as scene:
+        extraction = make_extraction(scene)
+        alone = write_regions_geojson(extraction, scene, tmp_path / "alone.geojson")
+        alone_gpkg = write_regions_gpkg(extraction, scene, tmp_path / "alone.gpkg")
+        traced = Counted(rasterio.features.shapes)
+        monkeypatch.setattr(rasterio.features, "shapes", traced)
+        scene.read, scene.valid = Counted(scene.read), Counted(scene.valid)  # shadow the methods
+        outputs = write_outputs(extraction, scene, tmp_path / "turn1", reply="ok")
+        assert traced.calls == 1
+        assert scene.valid.calls == 1 and scene.read.calls == 1  # 160 x 120 px: full-resolution preview
+        del scene.read, scene.valid
+    assert outputs.geojson.read_bytes() == alone.read_bytes()
+    shared, own = pyogrio.raw.read(outputs.gpkg), pyogrio.raw.read(alone_gpkg)
+    assert list(shared[2]) == list(own[2])  # geometries (WKB), in rank order
+    for a, b in zip(shared[3], own[3], strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -104,6 +104,13 @@ def make_extraction(scene: Scene, mask: np.ndarray | None = None, target: str = 
                       pixel_area_m2=scene.pixel_area_m2)
 
 
+def scattered_pixels(scene: Scene) -> np.ndarray:
+    """bool (H, W): every other valid pixel of every other row, i.e. thousands of 1-px regions (stress case)."""
+    mask = np.zeros((scene.height, scene.width), dtype=bool)
+    mask[::2, FILL_COLS::2] = True  # isolated single pixels: 4 560 regions
+    return mask
+
+
 def test_synthetic_scene_opens_as_designed(tmp_path: Path) -> None:
     with open_test_scene(tmp_path) as scene:
         assert scene.band_names == BANDS

@@ -12,13 +12,13 @@ import rasterio.warp
 import shapely
 from shapely.geometry import shape
 from test_export_support import (
-    FILL_COLS,
     ISLAND,
     LAKE,
     PIXEL_M,
     POND_COLS,
     make_extraction,
     open_test_scene,
+    scattered_pixels,
     water_truth,
 )
 
@@ -104,8 +104,7 @@ def test_empty_mask_gives_an_empty_feature_collection(tmp_path: Path) -> None:
 
 def test_thousands_of_regions_are_fast(tmp_path: Path) -> None:
     with open_test_scene(tmp_path) as scene:
-        mask = np.zeros((scene.height, scene.width), dtype=bool)
-        mask[::2, FILL_COLS::2] = True  # isolated single pixels: 4 560 regions
+        mask = scattered_pixels(scene)
         extraction = make_extraction(scene, mask=mask)
         start = time.perf_counter()
         doc = _load(write_regions_geojson(extraction, scene, tmp_path / "many.geojson"))

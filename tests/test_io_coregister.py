@@ -7,21 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
+from helpers import VIRGINIA as VA
+from helpers import write_geotiff
 
 from spex.errors import SceneReadError
 from spex.io import open_scene
 
-VA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
-      "s2l1c_virginia_small_60m_B01-B09-B10.tif")
-
 
 def write(path: Path, data: np.ndarray, x0: float, y0: float, res: float, descriptions) -> Path:
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs="EPSG:32618", transform=from_origin(x0, y0, res, res)) as ds:
-        ds.write(data)
-        ds.descriptions = tuple(descriptions)
-    return path
+    return write_geotiff(path, data, origin=(x0, y0), res=res, descriptions=descriptions)
 
 
 def test_linear_ramp_lands_at_its_map_coordinates(tmp_path):
@@ -50,7 +44,7 @@ def test_linear_ramp_lands_at_its_map_coordinates(tmp_path):
 
 def _bilinear(ds: rasterio.io.DatasetReader, band: int, x: float, y: float) -> float:
     """Bilinear value of ``band`` at map point (x, y) from the file itself (pixel centres)."""
-    col, row = ~ds.transform * (x, y)
+    col, row = ~ds.transform @ (x, y)
     c, r = col - 0.5, row - 0.5
     c0, r0 = int(np.floor(c)), int(np.floor(r))
     fc, fr = c - c0, r - r0
@@ -62,7 +56,7 @@ def _bilinear(ds: rasterio.io.DatasetReader, band: int, x: float, y: float) -> f
 def test_virginia_20m_pixel_lands_where_its_georeference_says(data_dir, row, col):
     with open_scene([data_dir / f for f in VA]) as s:
         swir1 = s.read(["swir1"])[0]
-        x, y = s.transform * (col + 0.5, row + 0.5)
+        x, y = s.transform @ (col + 0.5, row + 0.5)
     with rasterio.open(data_dir / VA[1]) as ds20:
         assert ds20.transform.c == s.transform.c - 10.0       # the real 10 m offset is kept
         expected = _bilinear(ds20, 5, x, y) * 1e-4

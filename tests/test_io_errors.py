@@ -5,25 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
+from helpers import write_geotiff as write
 
-from spex.errors import BandError, NotGeoreferencedWarning, SceneReadError, SpexWarning
+from spex.errors import BandError, NotGeoreferencedWarning, RelativeScalingWarning, SceneReadError, SpexWarning
 from spex.io import open_scene
 
 OLINDA = "l7_olinda_crop.tif"
-
-
-def write(path: Path, data: np.ndarray, *, nodata=None, crs="EPSG:32618", transform=None, **extra) -> Path:
-    transform = transform if transform is not None else from_origin(500000, 4000000, 10, 10)
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs=crs, transform=transform, nodata=nodata, **extra) as ds:
-        ds.write(data)
-    return path
 
 
 def test_missing_file(tmp_path):
@@ -112,7 +103,7 @@ def test_not_georeferenced_is_accepted_with_warning(tmp_path, data_dir):
                            dtype=data.dtype) as out:
             out.write(data)
             out.descriptions = desc
-    with pytest.warns(NotGeoreferencedWarning):
+    with pytest.warns(NotGeoreferencedWarning), pytest.warns(RelativeScalingWarning, match="plain.tif"):
         s = open_scene(p)
     with s:
         assert s.crs is None and s.pixel_area_m2 == 1.0
@@ -144,9 +135,12 @@ def test_only_mtl_given(tmp_path):
 def test_png_without_georeference_is_rgb_in_pixels(tmp_path):
     rgb = np.random.default_rng(0).integers(1, 255, size=(3, 16, 16), dtype=np.uint8)
     p = tmp_path / "photo.png"
-    with rasterio.open(p, "w", driver="PNG", width=16, height=16, count=3, dtype="uint8") as out:
-        out.write(rgb)
-    with pytest.warns(NotGeoreferencedWarning):
+    with warnings.catch_warnings():  # a photo has no georeference: GDAL's warning is expected here
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(p, "w", driver="PNG", width=16, height=16, count=3, dtype="uint8") as out:
+            out.write(rgb)
+    with (pytest.warns(NotGeoreferencedWarning), pytest.warns(SpexWarning, match="taken as RGB"),
+          pytest.warns(RelativeScalingWarning, match="photo.png")):
         s = open_scene(p)
     with s:
         assert s.band_names == ("red", "green", "blue") and s.pixel_area_m2 == 1.0

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
+from helpers import VIRGINIA as VA
+from helpers import write_geotiff as write
 
 from spex.errors import BandError, RelativeScalingWarning, SpexWarning
 from spex.io import open_scene
 
-VA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
-      "s2l1c_virginia_small_60m_B01-B09-B10.tif")
-
-
-def write(path: Path, data: np.ndarray, *, descriptions=None, nodata=None, crs="EPSG:32618", res=10.0) -> Path:
-    """Write a small GeoTIFF (bands, rows, cols)."""
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs=crs, transform=from_origin(500000, 4000000, res, res),
-                       nodata=nodata) as ds:
-        ds.write(data)
-        if descriptions:
-            ds.descriptions = tuple(descriptions)
-    return path
 
 
 def quiet_open(*args, **kwargs):
@@ -128,8 +115,9 @@ def test_seven_band_without_thermal_is_oli(tmp_path):
 
 def test_three_band_rgb_warns(tmp_path):
     data = np.random.default_rng(2).integers(1, 255, size=(3, 20, 20), dtype=np.uint8)
-    with pytest.warns(SpexWarning, match="NIR/SWIR"):
-        s = open_scene(write(tmp_path / "x.tif", data))
+    path = write(tmp_path / "x.tif", data)
+    with pytest.warns(SpexWarning, match="NIR/SWIR"), pytest.warns(RelativeScalingWarning, match="x.tif"):
+        s = open_scene(path)
     with s:
         assert s.band_names == ("red", "green", "blue")
         assert s.sensor == "RGB"

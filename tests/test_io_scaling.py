@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import warnings
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
+from helpers import write_geotiff
 
 from spex.errors import RelativeScalingWarning, SceneReadError, SpexWarning
 from spex.io import open_scene
@@ -19,14 +20,8 @@ from spex.io.mtl import earth_sun_distance, parse_mtl
 S2_L2A_IDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
 
 
-def write(path: Path, data: np.ndarray, *, descriptions=None, nodata=None, res=30.0) -> Path:
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs="EPSG:32622", transform=from_origin(600000, 9600000, res, res),
-                       nodata=nodata) as ds:
-        ds.write(data)
-        if descriptions:
-            ds.descriptions = tuple(descriptions)
-    return path
+#: Synthetic Landsat-like files: 30 m pixels in UTM 22N.
+write = functools.partial(write_geotiff, crs="EPSG:32622", origin=(600_000.0, 9_600_000.0), res=30.0)
 
 
 def test_s2_integer_times_1e4(data_dir):

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from helpers import VIRGINIA as VA
+from helpers import write_geotiff as write
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from spex.errors import BandError, SpexWarning
 from spex.io import Scene, SceneInfo, open_scene
 
-VA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
-      "s2l1c_virginia_small_60m_B01-B09-B10.tif")
-
-
-def write(path: Path, data: np.ndarray, *, nodata=None, crs="EPSG:32618", transform=None, desc=None) -> Path:
-    transform = transform if transform is not None else from_origin(500000, 4000000, 10, 10)
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs=crs, transform=transform, nodata=nodata) as ds:
-        ds.write(data)
-        if desc:
-            ds.descriptions = desc
-    return path
 
 
 def refl_cube(n=4, h=30, w=30, seed=0) -> np.ndarray:
@@ -36,7 +25,7 @@ def test_nodata_value_and_nan_become_invalid(tmp_path):
     data = (refl_cube() * 10000).astype(np.int16)
     data[:, 0, 0] = -9999
     data[2, 1, 1] = -9999              # nodata in one band only -> whole pixel invalid
-    p = write(tmp_path / "x.tif", data, nodata=-9999, desc=("blue", "green", "red", "nir"))
+    p = write(tmp_path / "x.tif", data, nodata=-9999, descriptions=("blue", "green", "red", "nir"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpexWarning)
         s = open_scene(p)
@@ -92,7 +81,7 @@ def test_out_shape_preview(data_dir):
 def test_pixel_size_in_geographic_crs(tmp_path):
     deg = 8.983152841195214e-05                 # ~10 m at the equator
     p = write(tmp_path / "g.tif", (refl_cube() * 10000).astype(np.uint16), crs="EPSG:4326",
-              transform=from_origin(-56.374, -1.459, deg, deg), desc=("B02", "B03", "B04", "B08"))
+              transform=from_origin(-56.374, -1.459, deg, deg), descriptions=("B02", "B03", "B04", "B08"))
     with open_scene(p) as s:
         sx, sy = s.pixel_size_m
         assert sx == pytest.approx(10.0, abs=0.05) and sy == pytest.approx(9.93, abs=0.05)

@@ -80,3 +80,31 @@ def test_clear_sentinel2_crop_has_no_cloud(data_dir: Path):
         assert ref.read(1).max() == 0  # s2cloudless says: clear
     with open_scene(data_dir / "eolearn_s2l1c_2015-07-11_13band.tif") as scene:
         assert IndexCache(scene).cloud().mean() <= 0.001
+
+
+def test_cloud_objects_drop_small_and_thin_bright_objects():
+    from spex.spectral.cloud import cloud_objects
+
+    m = np.zeros((80, 80), dtype=bool)
+    m[5:45, 5:45] = True          # 400 m cloud at 10 m: kept whole, edges included
+    m[5, 45:60] = True            # ragged edge attached to the cloud: kept with it
+    m[60:65, 60:65] = True        # 50 m white roof: dropped
+    m[50:52, 0:80] = True         # 20 m wide bright beach strip: dropped
+    out = cloud_objects(m, 10.0)
+    assert out[5:45, 5:45].all() and out[5, 45:60].all()
+    assert not out[60:65, 60:65].any() and not out[50:52].any()
+    # the same roof at 60 m pixels (300 m across) is large enough to be a cloud
+    assert cloud_objects(m, 60.0)[60:65, 60:65].all()
+    # unknown pixel size: 2-pixel core
+    assert cloud_objects(m, None)[60:65, 60:65].all() and not cloud_objects(m, None)[50:52].any()
+    assert not cloud_objects(np.zeros((4, 4), dtype=bool), 10.0).any()
+
+
+def test_cloud_objects_keep_scene_filling_cloud():
+    from spex.spectral.cloud import cloud_objects
+
+    m = np.ones((30, 30), dtype=bool)
+    m[0, 0] = False
+    assert cloud_objects(m, 10.0).sum() == m.sum()  # the image edge is not clear sky
+    with pytest.raises(ValueError):
+        cloud_objects(np.ones(5, dtype=bool), 10.0)

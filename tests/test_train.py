@@ -46,7 +46,8 @@ def _cfg(steps_a: int, steps_b: int) -> TrainConfig:
                        labelled_repeat=1, max_length=256,
                        pretrain=LoopConfig(steps=steps_a, batch_size=2, lr=3e-3, log_every=1, checkpoint_every=2),
                        finetune=LoopConfig(steps=steps_b, batch_size=4, lr=1e-2, warmup_ratio=0.0, log_every=1,
-                                           checkpoint_every=3))
+                                           checkpoint_every=3),
+                       answer_head=LoopConfig(steps=3, batch_size=4, lr=1e-2, log_every=1))
 
 
 def test_tokenizer_special_tokens_and_round_trip():
@@ -86,6 +87,8 @@ def test_tiny_training_decreases_loss_and_resumes(spie_dir, tmp_path):
     assert [r["step"] for r in log] == list(range(1, 9))
     assert log[-1]["loss"] < log[0]["loss"]
     assert log[-1]["bce"] < log[0]["bce"]
+    head = read_log(work / "answer_head_log.jsonl")
+    assert len(head) == 3 and head[-1]["lm"] < head[0]["lm"]
     assert read_log(work / "pretrain_log.jsonl")[-1]["step"] == 4
     for name in ("config.json", "model.safetensors", "tokenizer.json", "training/finetune_loss.png"):
         assert (out / name).exists(), name

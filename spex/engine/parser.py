@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field, replace
+from typing import Final
 
 from spex.engine.request import TARGET_LABELS, ExtractionRequest, Intent, _area_words
 from spex.engine.vocabulary import (
@@ -357,33 +358,36 @@ def _strictness(state: _State) -> None:
             return
 
 
+#: Shape switches: (pattern, ExtractionRequest field set to True, words echoed back to the user).
+_SHAPE_OPTIONS: Final[tuple[tuple[str, str, str], ...]] = (
+    (r"\b(?:fill(?:ing)?(?: in)?(?: the| all| any)?(?: small)? (?:holes|gaps|hole|gap)|"
+     r"fill (?:them|it) in|"
+     r"fill holes|no holes|close (?:the )?holes|without holes|solid)\b",
+     "fill_holes", "fill holes"),
+    (r"\b(?:smooth(?:en)?(?: out)?(?: the| its| their)?(?: edges| outlines| boundaries| borders| shapes)?|"
+     r"smoother|clean(?: up)?(?: the)? edges|tidy(?: up)?(?: the)? edges|less (?:jagged|noisy|ragged)|"
+     r"remove (?:the )?(?:noise|speckles?))\b",
+     "smooth", "smooth edges"),
+    (r"\b(?:remove|drop|discard|exclude|without|ignore|skip|no|not)\b[\w\s]{0,40}?\b(?:touching|"
+     r"on|at|cut by|cut off by|crossing|intersecting|along|near)\s+(?:the\s+)?(?:image\s+|scene\s+)?"
+     r"(?:border|edge|edges|borders|boundary|frame)s?\b|\b(?:away from|not touching|inside|"
+     r"fully inside|within)\s+(?:the\s+)?(?:image\s+|scene\s+)?"
+     r"(?:border|edge|edges|borders|frame|image)\b|"
+     r"\b(?:complete|whole|entire) (?:ones|regions|objects) only\b|"
+     r"\b(?:remove|drop|discard|exclude|without|no|ignore|skip|get rid of)\s+(?:the\s+|all\s+)?"
+     r"(?:border|edge)[- ]?(?:ones|regions|objects|touching ones|patches)\b",
+     "drop_border", "drop regions touching the image border"),
+)
+
+
 def _shape_options(state: _State) -> None:
-    m = re.search(r"\b(?:fill(?:ing)?(?: in)?(?: the| all| any)?(?: small)? (?:holes|gaps|hole|gap)|"
-                  r"fill (?:them|it) in|"
-                  r"fill holes|no holes|close (?:the )?holes|without holes|solid)\b", state.text)
-    if m:
-        state.updates["fill_holes"] = True
-        state.understood.append("fill holes")
-        state.consume(m)
-    m = re.search(r"\b(?:smooth(?:en)?(?: out)?(?: the| its| their)?(?: edges| outlines| boundaries| borders| shapes)?|"
-                  r"smoother|clean(?: up)?(?: the)? edges|tidy(?: up)?(?: the)? edges|less (?:jagged|noisy|ragged)|"
-                  r"remove (?:the )?(?:noise|speckles?))\b", state.text)
-    if m:
-        state.updates["smooth"] = True
-        state.understood.append("smooth edges")
-        state.consume(m)
-    m = re.search(r"\b(?:remove|drop|discard|exclude|without|ignore|skip|no|not)\b[\w\s]{0,40}?\b(?:touching|"
-                  r"on|at|cut by|cut off by|crossing|intersecting|along|near)\s+(?:the\s+)?(?:image\s+|scene\s+)?"
-                  r"(?:border|edge|edges|borders|boundary|frame)s?\b|\b(?:away from|not touching|inside|"
-                  r"fully inside|within)\s+(?:the\s+)?(?:image\s+|scene\s+)?"
-                  r"(?:border|edge|edges|borders|frame|image)\b|"
-                  r"\b(?:complete|whole|entire) (?:ones|regions|objects) only\b|"
-                  r"\b(?:remove|drop|discard|exclude|without|no|ignore|skip|get rid of)\s+(?:the\s+|all\s+)?"
-                  r"(?:border|edge)[- ]?(?:ones|regions|objects|touching ones|patches)\b", state.text)
-    if m:
-        state.updates["drop_border"] = True
-        state.understood.append("drop regions touching the image border")
-        state.consume(m)
+    """Switches that change the outlines: fill holes, smooth edges, drop border regions."""
+    for pattern, field, words in _SHAPE_OPTIONS:
+        m = re.search(pattern, state.text)
+        if m:
+            state.updates[field] = True
+            state.understood.append(words)
+            state.consume(m)
 
 
 def _region(state: _State) -> None:

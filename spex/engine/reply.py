@@ -20,6 +20,7 @@ from spex.engine.vocabulary import EXAMPLES, SUPPORTED_SUMMARY
 from spex.errors import InstructionError
 from spex.io import Scene
 from spex.spie import RegionAttributes
+from spex.units import format_area
 
 __all__ = ["explain", "answer_question", "help_text", "region_lonlat", "format_area"]
 
@@ -33,20 +34,6 @@ _METHOD_WORDS = {
     "otsu-clamped": "Otsu's method, clamped to the physically plausible range",
     "fallback": "literature default (no clear split in this scene's histogram)",
 }
-
-
-def format_area(m2: float, georeferenced: bool) -> str:
-    """Area in words: ha (km² when large) for georeferenced scenes, else pixels."""
-    if not georeferenced:
-        return f"{m2:,.0f} px"
-    ha = m2 / 1e4
-    if ha >= 10_000:
-        return f"{m2 / 1e6:,.1f} km²"
-    if ha >= 100:
-        return f"{ha:,.0f} ha"
-    if ha >= 1:
-        return f"{ha:,.1f} ha"
-    return f"{ha:,.2f} ha ({m2:,.0f} m²)"
 
 
 def _georef(scene: Scene) -> bool:

@@ -18,15 +18,19 @@ reflectance < 0.15).
 
 Classes (summary; details in each rule's docstring and evidence text)
 -------
-water: MNDWI (NDWI without SWIR) > Otsu, NIR < 0.15, NDVI < 0.2 unless NIR < 0.05. wetland: water index within 0.3
+water: MNDWI (NDWI without SWIR) > Otsu, NIR < 0.15, NDVI < 0.2 unless NIR < 0.05; plus shoreline
+pixels with NIR < 0.05 connected to that water (one mixed pixel; one 20 m SWIR pixel on 10 m S2
+grids; calibrated scenes only). wetland: water index within 0.3
 below the open-water threshold, NIR < 0.15, within 500 m of open water. vegetation:
 NDVI > Otsu on land. forest: vegetation with NDVI > 0.5 and NDMI > Otsu (canopy shadow
-and leaf water darken SWIR; without SWIR: darker green). grass / cropland: non-forest
+and leaf water darken SWIR), and green below an Otsu split among vegetation when the scene shows
+one (crown shadow darkens the visible; without SWIR this green test alone). grass / cropland: non-forest
 vegetation split at an NDVI Otsu (sparse vs dense green; a single date cannot tell crops
 from grassland). built: NDBI > Otsu, NDVI < 0.5, SWIR1 > 0.08, flat SWIR (NDTI < 0.2) and
 urban texture (local NDVI std >= 0.05 over ~50 m); 4-band: bright, unvegetated, textured.
-bare: the homogeneous (or SWIR-absorbing) rest of that unvegetated land. cloud: Fmask-style
-test. snow: NDSI > 0.4, NIR > 0.11, green > 0.1.
+NDBI falls back to -0.05 (mixed 30 m residential pixels). bare: the homogeneous (or
+SWIR-absorbing) rest of that unvegetated land, NDVI below the vegetation split. cloud: Fmask-style
+test, kept only as objects with a ~60 m core. snow: NDSI > 0.4, NIR > 0.11, green > 0.1.
 
 Strictness
 ----------
@@ -45,6 +49,7 @@ vegetation; all land and water classes exclude detected cloud (except the cloud 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -54,10 +59,11 @@ from scipy import ndimage
 
 from spex.errors import BandError
 from spex.spectral import INDICES, IndexCache, otsu_threshold
+from spex.spectral.cloud import CORE_RADIUS_M, cloud_objects
 
 __all__ = [
     "STRICTNESS_STEP", "RuleContext", "RuleResult", "RULES", "evaluate_rule", "required_bands",
-    "WATER_MAX_NIR", "SNOW_MIN_NDSI", "SNOW_MIN_NIR",
+    "WATER_MAX_NIR", "WATER_DARK_NIR", "UNVEGETATED_MIN_SWIR1", "SNOW_MIN_NDSI", "SNOW_MIN_NIR",
 ]
 
 logger = logging.getLogger(__name__)
@@ -76,6 +82,12 @@ WATER_MAX_NIR: Final[float] = 0.15
 WATER_MAX_NDVI: Final[float] = 0.2
 #: Below this NIR reflectance NDVI is dominated by noise and offsets, so it is not tested.
 WATER_DARK_NIR: Final[float] = 0.05
+#: Shoreline pixels mix water with land. By linear mixing of water (NIR ~0.02) and any land
+#: surface (vegetation / soil NIR >= ~0.2), a pixel with NIR < WATER_DARK_NIR is >= ~80 % water,
+#: yet its MNDWI can fail: Sentinel-2 SWIR1 (B11) is 20 m, so on a 10 m grid it carries the
+#: bright SWIR of the bank (Du et al. 2016, doi:10.3390/rs8040354). Such dark pixels connected
+#: to detected water are added, at most this far (one native SWIR1 pixel) from it.
+WATER_EDGE_MAX_M: Final[float] = 20.0
 #: Snow: NDSI > 0.4 and NIR > 0.11 (Hall et al. 1995, MODIS/Landsat SNOMAP); green > 0.1
 #: additionally rejects dark water, which also has a high NDSI.
 SNOW_MIN_NDSI: Final[float] = 0.4
@@ -105,6 +117,11 @@ BUILT_4BAND_MAX_NDVI: Final[float] = 0.3
 #: Impervious materials have a flat SWIR (no 2.1-2.2 um clay / moisture / cellulose
 #: absorption); soils, moist sediments and dry vegetation have NDTI = (swir1-swir2)/(swir1+swir2) above this.
 BUILT_MAX_NDTI: Final[float] = 0.2
+#: NDBI threshold when the scene's histogram has no valley. Zha et al. (2003) used NDBI > 0, which
+#: needs an impervious-dominated pixel; a 30 m residential pixel mixing ~half roofs/streets (NDBI ~+0.1)
+#: with gardens (NDBI ~-0.3) sits slightly below 0. -0.05 is the low end of the Otsu clamp used
+#: below; soils and dry grass that pass it are removed by the NDTI and texture tests.
+NDBI_FALLBACK: Final[float] = -0.05
 #: Built-up pixels at 10-30 m mix roofs with gardens and street trees: NDVI up to this is accepted.
 BUILT_MAX_NDVI: Final[float] = 0.5
 
@@ -119,6 +136,7 @@ class Feature:
 
 
 _CROSS: Final[np.ndarray] = ndimage.generate_binary_structure(2, 1)
+_SQUARE: Final[np.ndarray] = ndimage.generate_binary_structure(2, 2)
 
 #: Rule-local features that are not in the spectral catalogue.
 _LOCAL: Final[dict[str, Feature]] = {
@@ -129,7 +147,8 @@ _LOCAL: Final[dict[str, Feature]] = {
                         ("nir", "red")),
     "RG": Feature("RG", "(red - green) / (red + green)", ("red", "green")),
     "CLOUD": Feature("CLOUD", "Fmask-style test (spex.spectral.cloud_mask): bright blue, white (flat visible), "
-                              "haze-optimised transform > 0, not snow, NIR > SWIR1; cold / cirrus where available",
+                              "haze-optimised transform > 0, not snow, NIR > SWIR1; cold / cirrus where available; "
+                              f"only objects with a core >= {CORE_RADIUS_M:g} m from clear pixels",
                      ("blue", "green", "red")),
 }
 
@@ -178,10 +197,20 @@ class RuleContext:
         return _LOCAL[name]
 
     def cloud(self) -> np.ndarray:
-        """Cloud mask (False everywhere when the scene lacks the visible bands the test needs)."""
-        if not self.has("blue", "green", "red"):
-            return np.zeros(self.valid().shape, dtype=bool)
-        return self.cache.cloud() & self.valid()
+        """Cloud objects (False everywhere when the scene lacks the visible bands the test needs).
+
+        The per-pixel spectral test, restricted to objects with a ~60 m core
+        (:func:`spex.spectral.cloud.cloud_objects`): removes roofs and beaches that look white.
+        """
+        if "cloud_objects" not in self._features:
+            if not self.has("blue", "green", "red"):
+                mask = np.zeros(self.valid().shape, dtype=bool)
+            else:
+                scene = self.cache.scene
+                pixel = float(min(scene.pixel_size_m)) if scene.crs is not None else None
+                mask = cloud_objects(self.cache.cloud() & self.valid(), pixel)
+            self._features["cloud_objects"] = mask
+        return self._features["cloud_objects"]
 
     def other(self, target: str) -> np.ndarray:
         """Mask of another class at default strictness (for exclusions between classes)."""
@@ -320,10 +349,34 @@ def _water(ctx: RuleContext, s: int) -> RuleResult:
             mask &= _compare(ctx.feature("NDVI"), "<", WATER_MAX_NDVI) | _compare(nir, "<", WATER_DARK_NIR)
             extra.append(f"NDVI < {WATER_MAX_NDVI} or NIR < {WATER_DARK_NIR} (water absorbs NIR more than red; "
                          "rejects shaded canopy; emergent vegetation goes to wetland)")
+        width = _water_edge_width(ctx, index)
+        if width and mask.any():
+            edge = _compare(nir, "<", WATER_DARK_NIR) & valid & ~ctx.cloud()
+            grown = ndimage.binary_dilation(mask, _SQUARE, iterations=width, mask=edge | mask)
+            if (grown & ~mask).any():
+                mask = grown
+            extra.append(f"shoreline pixels with NIR < {WATER_DARK_NIR} (>= ~80 % water by linear mixing) "
+                         f"connected to that water, up to {width} px away, are water too (mixed pixels whose "
+                         f"{index} is pulled down by the bank)")
     if index == "NDWI":
         caveats.append("No SWIR band: water uses NDWI (green vs NIR), which confuses dark shadows and some "
                        "dark roofs with water more often than MNDWI.")
     return _result(ctx, "water", mask, index, thr, method, ">", tuple(extra), tuple(caveats), also=("nir", "red"))
+
+
+def _water_edge_width(ctx: RuleContext, index: str) -> int:
+    """Pixels of shoreline growth: one mixed pixel, or one native 20 m SWIR1 pixel on finer S2 grids.
+
+    0 for relatively scaled scenes: the absolute NIR limit means nothing there.
+    """
+    if not ctx.cache.scene.calibrated:
+        return 0
+    pixel = float(min(ctx.cache.scene.pixel_size_m))
+    if not pixel > 0 or ctx.cache.scene.crs is None:
+        return 1
+    if index == "MNDWI" and ctx.cache.scene.sensor.startswith("Sentinel-2"):
+        return max(1, int(math.ceil(WATER_EDGE_MAX_M / pixel - 1e-6)))
+    return 1
 
 
 def _water_rgb(ctx: RuleContext, s: int) -> RuleResult:
@@ -375,20 +428,36 @@ def _forest(ctx: RuleContext, s: int) -> RuleResult:
         # from grass and crops of the same NDVI (which expose bright soil/litter in SWIR).
         ndmi = ctx.feature("NDMI")
         thr, method = _threshold(ctx, ndmi, veg, bounds=(0.1, 0.4), fallback=0.2, direction=">", strictness=s)
+        # Self-shadowing of crowns also darkens the visible: a closed canopy is darker in green than
+        # grass or crops of the same NDVI/NDMI (the same cue as the no-SWIR branch below).
+        # Absolute green levels shift with haze and TOA path radiance, so this test is applied only where
+        # the scene's own vegetation shows two green populations (a histogram valley); otherwise NDMI decides.
         mask = veg & dense & _compare(ndmi, ">", thr)
-        return _result(ctx, "forest", mask, "NDMI", thr, method, ">",
-                       (f"vegetation (NDVI above its threshold) and NDVI > {FOREST_MIN_NDVI + STRICTNESS_STEP * s:.2f}"
-                        " (closed canopy)",),
+        extra = [f"vegetation (NDVI above its threshold) and NDVI > {FOREST_MIN_NDVI + STRICTNESS_STEP * s:.2f}"
+                 " (closed canopy)"]
+        green = ctx.band("green")
+        gthr, gmethod = _canopy_green_threshold(ctx, green, veg)
+        if not gmethod.startswith("fallback"):
+            mask &= _compare(green, "<", gthr)
+            extra.append(f"green reflectance < {gthr:.3f} ({gmethod} among vegetation; crown shadows darken the "
+                         "visible)")
+        return _result(ctx, "forest", mask, "NDMI", thr, method, ">", tuple(extra),
                        ("Forest vs grass/crops is separated by canopy shadow and leaf water (NDMI); irrigated "
-                        "crops at peak growth can look like forest on a single date.",), also=("red",))
+                        "crops at peak growth can look like forest on a single date.",), also=("red", "green"))
     # No SWIR: tree canopies are darker in the visible than grass/crops of similar NDVI.
     green = ctx.band("green")
-    thr, method = _threshold(ctx, green, veg, bounds=(0.03, 0.12), fallback=0.07, direction="<", strictness=0)
+    thr, method = _canopy_green_threshold(ctx, green, veg)
     mask = veg & dense & _compare(green, "<", thr)
     return _result(ctx, "forest", mask, "NDVI", FOREST_MIN_NDVI + STRICTNESS_STEP * s, "fixed (closed canopy)",
                    ">", (f"green reflectance < {thr:.3f} ({method}; canopy shadow darkens trees)",),
                    ("No SWIR band: forest is told from grass/crops only by visible darkness; expect confusion "
                     "with dark irrigated crops.",), also=("green",))
+
+
+def _canopy_green_threshold(ctx: RuleContext, green: np.ndarray, veg: np.ndarray) -> tuple[float, str]:
+    """Green reflectance separating shaded tree crowns from sunlit grass/crops (Otsu among vegetation)."""
+    return _threshold(ctx, green, veg, bounds=(0.03, 0.12), fallback=0.07, direction="<", strictness=0,
+                      step=REFLECTANCE_STEP)
 
 
 def _non_forest_vegetation(ctx: RuleContext) -> tuple[np.ndarray, np.ndarray]:
@@ -476,7 +545,7 @@ def _unvegetated_land(ctx: RuleContext, s: int) -> tuple[np.ndarray, float, str]
     wet = ctx.other("water")
     if ctx.has("green", "nir"):
         wet = wet | ctx.other("wetland")
-    thr, method = _threshold(ctx, ndbi, valid & ~wet, bounds=(-0.05, 0.2), fallback=0.0, direction=">",
+    thr, method = _threshold(ctx, ndbi, valid & ~wet, bounds=(-0.05, 0.2), fallback=NDBI_FALLBACK, direction=">",
                              strictness=s)
     cand = (_compare(ndbi, ">", thr) & _compare(ndvi, "<", BUILT_MAX_NDVI)
             & _compare(ctx.band("swir1"), ">", UNVEGETATED_MIN_SWIR1) & ~wet & valid)
@@ -547,9 +616,15 @@ def _bare(ctx: RuleContext, s: int) -> RuleResult:
     ndvi = ctx.feature("NDVI")
     if ctx.has("swir1"):
         cand, thr, method = _unvegetated_land(ctx, s)
-        sparse = _compare(ndvi, "<", BARE_MAX_NDVI)
+        # Bare = soil-dominated SWIR (NDBI above its threshold) and not vegetation by this scene's own
+        # NDVI split (its fallback is the literature 0.3), so no pixel falls between or into both classes:
+        # on surface reflectance the split rises to ~0.45, and sparse regrowth on dry river beds (NDVI
+        # 0.3-0.45, SWIR1 > NIR) would otherwise be neither. Never above BUILT_MAX_NDVI.
+        cap = min(evaluate_rule("vegetation", ctx, strictness=0).threshold, BUILT_MAX_NDVI)
+        sparse = _compare(ndvi, "<", cap)
         mask = ndimage.binary_opening(cand & sparse & ~ctx.other("built"), _CROSS)
-        extra = (f"NDVI < {BARE_MAX_NDVI} (little green cover)", f"SWIR1 > {UNVEGETATED_MIN_SWIR1}",
+        extra = (f"NDVI < {cap:.2f} (not vegetation: the scene's NDVI split)",
+                 f"SWIR1 > {UNVEGETATED_MIN_SWIR1}",
                  "not open water or wetland", "not built-up (homogeneous texture"
                  + (f" or NDTI >= {BUILT_MAX_NDTI}: moist soil, clay or litter absorb at 2.2 um)" if ctx.has("swir2")
                     else ")"), "areal: opened with a 3x3 cross")

@@ -18,7 +18,7 @@ import logging
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -136,9 +136,9 @@ def _check_crs(crs: str, scene: Scene, path: Path) -> bool:
 
 
 def _write_layer(extraction: Extraction, scene: Scene, path: Path, *, lonlat: bool, driver: str,
-                 shapefile: bool) -> None:
+                 shapefile: bool, polygons: Mapping[int, BaseGeometry] | None = None) -> None:
     """Build the features once and write them with OGR (``path`` is replaced)."""
-    features = region_features(extraction, scene, lonlat=lonlat)
+    features = region_features(extraction, scene, lonlat=lonlat, polygons=polygons)
     wkb, names, arrays, masks = _layer_data(features)
     if shapefile:
         names = shapefile_field_names(names)
@@ -165,12 +165,14 @@ def _write_layer(extraction: Extraction, scene: Scene, path: Path, *, lonlat: bo
     logger.debug("wrote %d regions to %s", len(features), path)
 
 
-def write_regions_gpkg(extraction: Extraction, scene: Scene, path: Path, *, crs: GisCRS = "scene") -> Path:
+def write_regions_gpkg(extraction: Extraction, scene: Scene, path: Path, *, crs: GisCRS = "scene",
+                       polygons: Mapping[int, BaseGeometry] | None = None) -> Path:
     """Write the regions as a GeoPackage layer named ``regions``; returns ``path``.
 
     Args:
         crs: "scene" keeps the scene CRS (metric areas in GIS for projected scenes);
             "EPSG:4326" writes lon/lat like the GeoJSON.
+        polygons: already traced region polygons (see :func:`spex.export.vector.region_features`).
 
     Notes:
         The layer metadata (``spex_request``, ``spex_backend``, ``spex_sensor``,
@@ -185,7 +187,7 @@ def write_regions_gpkg(extraction: Extraction, scene: Scene, path: Path, *, crs:
     """
     path = Path(path)
     lonlat = _check_crs(crs, scene, path)
-    _write_layer(extraction, scene, path, lonlat=lonlat, driver="GPKG", shapefile=False)
+    _write_layer(extraction, scene, path, lonlat=lonlat, driver="GPKG", shapefile=False, polygons=polygons)
     return path
 
 

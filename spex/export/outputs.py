@@ -10,7 +10,8 @@ from spex.errors import ExportError
 from spex.export.geotiff import write_mask_cog
 from spex.export.gis import write_regions_gpkg
 from spex.export.render import render_overlay
-from spex.export.vector import write_regions_geojson
+from spex.export.vector import region_polygons, write_regions_geojson
+from spex.io.memo import MemoScene
 
 if TYPE_CHECKING:
     from spex.engine.result import Extraction
@@ -46,6 +47,9 @@ def write_outputs(extraction: Extraction, scene: Scene, out_dir: Path, *, reply:
     a zipped Shapefile is optional: :func:`spex.export.write_regions_shapefile_zip`.
 
     Existing files of the same names are replaced, so one folder per turn keeps history.
+    The files share their inputs: the scene is read through a :class:`~spex.io.MemoScene`
+    (the validity mask serves both the COG and the overlay) and the region outlines are
+    traced once for the GeoJSON and the GeoPackage.
 
     Raises:
         ExportError: when a file cannot be written or the mask does not match the scene.
@@ -55,10 +59,12 @@ def write_outputs(extraction: Extraction, scene: Scene, out_dir: Path, *, reply:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create output folder {out_dir}: {exc}") from exc
-    mask_tif = write_mask_cog(extraction.mask, scene, out_dir / "mask.tif")
-    geojson = write_regions_geojson(extraction, scene, out_dir / "regions.geojson")
-    gpkg = write_regions_gpkg(extraction, scene, out_dir / "regions.gpkg")
-    overlay = render_overlay(scene, extraction, out_dir / "overlay.png", false_colour=false_colour)
+    view = scene if isinstance(scene, MemoScene) else MemoScene(scene)  # a caller's memo is reused as is
+    mask_tif = write_mask_cog(extraction.mask, view, out_dir / "mask.tif")
+    polygons = region_polygons(extraction.labels, scene.transform)
+    geojson = write_regions_geojson(extraction, view, out_dir / "regions.geojson", polygons=polygons)
+    gpkg = write_regions_gpkg(extraction, view, out_dir / "regions.gpkg", polygons=polygons)
+    overlay = render_overlay(view, extraction, out_dir / "overlay.png", false_colour=false_colour)
     reply_md = out_dir / "reply.md"
     try:
         reply_md.write_text(reply.rstrip() + "\n", encoding="utf-8")

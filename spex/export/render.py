@@ -24,6 +24,7 @@ from spex.bands import WAVELENGTHS_NM
 from spex.engine.request import TARGET_LABELS
 from spex.errors import BandError, ExportError
 from spex.export.palette import class_colour, region_colour_table
+from spex.units import format_area
 
 if TYPE_CHECKING:
     from spex.engine.result import Extraction
@@ -321,17 +322,6 @@ def _wrap(draw: ImageDraw.ImageDraw, parts: Sequence[str], font: _Font, width: i
     if current:
         lines.append(current)
     return lines
-
-
-def format_area(area_m2: float, georeferenced: bool) -> str:
-    """Area in ha (or km² when large, m² when tiny); pixels when not georeferenced."""
-    if not georeferenced:
-        return f"{area_m2:,.0f} px"
-    if area_m2 >= 1e7:
-        return f"{area_m2 / 1e6:,.1f} km²"
-    if area_m2 >= 1e3:
-        return f"{area_m2 / 1e4:,.2f} ha"
-    return f"{area_m2:,.0f} m²"
 
 
 def _caption(image: Image.Image, parts: Sequence[str], swatch: tuple[int, int, int]) -> Image.Image:

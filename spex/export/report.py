@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from spex.engine.request import TARGET_LABELS
 from spex.errors import ExportError
-from spex.export.render import format_area
+from spex.units import format_area
 
 if TYPE_CHECKING:
     from spex.engine.result import Extraction

@@ -14,7 +14,7 @@ import logging
 import math
 import warnings
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,7 +106,8 @@ def _properties(rank: int, region: RegionAttributes, extraction: Extraction, lon
 
 
 def region_features(extraction: Extraction, scene: Scene, *, lonlat: bool = True,
-                    simplify_tolerance: float | None = None, max_features: int | None = None
+                    simplify_tolerance: float | None = None, max_features: int | None = None,
+                    polygons: Mapping[int, BaseGeometry] | None = None
                     ) -> list[tuple[BaseGeometry, dict[str, Any]]]:
     """``(geometry, properties)`` of each region, largest first: the one feature builder
     behind every vector export (GeoJSON, GeoPackage, Shapefile), so they all agree.
@@ -118,6 +119,8 @@ def region_features(extraction: Extraction, scene: Scene, *, lonlat: bool = True
         simplify_tolerance: Douglas-Peucker tolerance in scene pixels (topology preserved);
             None keeps the exact pixel outlines.
         max_features: keep only this many of the largest regions.
+        polygons: ``region_polygons(extraction.labels, scene.transform)`` when the caller already
+            has it (tracing is the costly step; several exports of one result can share it).
 
     Returns:
         Shapely Polygon/MultiPolygon and a properties dict per region; the properties do
@@ -135,7 +138,11 @@ def region_features(extraction: Extraction, scene: Scene, *, lonlat: bool = True
         regions = regions[:max_features]
     truncated = max_features is not None and len(extraction.regions) > max_features
     keep = [r.label for r in regions] if truncated else None  # filtering costs two raster copies
-    polygons = region_polygons(labels, scene.transform, keep=keep)
+    if polygons is None:
+        polygons = region_polygons(labels, scene.transform, keep=keep)
+    elif keep is not None:
+        kept = set(keep)
+        polygons = {label: geom for label, geom in polygons.items() if label in kept}
     described = {r.label for r in regions}
     missing = sorted(set(polygons) - described) if max_features is None else []
     if missing:
@@ -202,13 +209,15 @@ def regions_summary(extraction: Extraction, scene: Scene, *, lonlat: bool = True
 
 
 def regions_feature_collection(extraction: Extraction, scene: Scene, *, simplify_tolerance: float | None = None,
-                               max_features: int | None = None) -> dict[str, Any]:
+                               max_features: int | None = None,
+                               polygons: Mapping[int, BaseGeometry] | None = None) -> dict[str, Any]:
     """The GeoJSON FeatureCollection (a dict) of the extraction's regions, largest first.
 
     Args:
         simplify_tolerance: Douglas-Peucker tolerance in scene pixels (topology preserved);
             None keeps the exact pixel outlines.
         max_features: keep only this many of the largest regions (the map uses it).
+        polygons: already traced region polygons, see :func:`region_features`.
 
     Notes:
         Non-georeferenced scenes keep pixel coordinates (x = column, y = row) and say so in
@@ -217,7 +226,7 @@ def regions_feature_collection(extraction: Extraction, scene: Scene, *, simplify
     features = [
         {"type": "Feature", "id": props["rank"], "properties": props, "geometry": mapping(geom)}
         for geom, props in region_features(extraction, scene, lonlat=True, simplify_tolerance=simplify_tolerance,
-                                           max_features=max_features)
+                                           max_features=max_features, polygons=polygons)
     ]
     return {
         "type": "FeatureCollection",
@@ -228,10 +237,12 @@ def regions_feature_collection(extraction: Extraction, scene: Scene, *, simplify
 
 
 def write_regions_geojson(extraction: Extraction, scene: Scene, path: Path, *,
-                          simplify_tolerance: float | None = None) -> Path:
+                          simplify_tolerance: float | None = None,
+                          polygons: Mapping[int, BaseGeometry] | None = None) -> Path:
     """Write the regions as an RFC 7946 GeoJSON FeatureCollection; returns ``path``.
 
-    An empty mask gives a valid FeatureCollection with no features.
+    An empty mask gives a valid FeatureCollection with no features. ``polygons``: already
+    traced region polygons (see :func:`region_features`).
 
     Raises:
         ExportError: when the labels do not match the scene grid or the file cannot be written.
@@ -240,7 +251,8 @@ def write_regions_geojson(extraction: Extraction, scene: Scene, path: Path, *,
     if scene.crs is None:
         warnings.warn(f"{path.name}: the scene is not georeferenced; polygons are in pixel coordinates",
                       NotGeoreferencedWarning, stacklevel=2)
-    collection = regions_feature_collection(extraction, scene, simplify_tolerance=simplify_tolerance)
+    collection = regions_feature_collection(extraction, scene, simplify_tolerance=simplify_tolerance,
+                                            polygons=polygons)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as fh:

@@ -3,7 +3,8 @@
 The scene is cut into overlapping square chips (the checkpoint's training size, zoomed by
 its ``input_zoom`` with nearest neighbours exactly as in training); each
 chip gets the plain instruction for one class ("Extract the water bodies."), the model
-generates its short answer and the mask logits conditioned on it, and the chip
+returns the mask logits conditioned on the instruction (optionally after generating a short
+answer), and the chip
 probabilities are blended with linear ramps in the overlaps, so results do not depend on
 where the chip grid falls. The mask lives on the scene grid, so the scene's
 georeference applies unchanged. Post-processing (area / region / border filters, hole
@@ -62,12 +63,13 @@ class SpexBackend:
         chip: chip size in pixels (default: the checkpoint's training chip size).
         overlap: overlap between chips in pixels (default: a quarter of the chip).
         batch_size: chips per forward pass.
-        max_new_tokens: length cap of the generated answer that conditions the mask.
+        max_new_tokens: answer tokens generated per chip. 0 (default) conditions the mask on the
+            instruction only, which is how the shipped checkpoint was trained (see its card).
     """
 
     def __init__(self, model_path: str | Path, quantization: str | None = None, device: str = "auto", *,
                  chip: int | None = None, overlap: int | None = None, batch_size: int = 16,
-                 max_new_tokens: int = 40) -> None:
+                 max_new_tokens: int = 0) -> None:
         from transformers import AutoTokenizer
 
         self.model_path = Path(model_path)

@@ -25,6 +25,14 @@ and constants follow Fmask (Zhu & Woodcock 2012, https://doi.org/10.1016/j.rse.2
 
 Inputs are reflectance (0..1). Result True = cloud; NaN pixels are never cloud.
 Cloud shadows are not detected.
+
+Spatial step (:func:`cloud_objects`, applied by the rule engine on the whole mask): the
+spectral tests are also met by small bright, white, SWIR-dark surfaces (white roofs, wet
+beach sand, surf). Clouds are extended objects, so, as Fmask 4.0 does with its erosion of
+potential cloud pixels (Qiu et al. 2019, https://doi.org/10.1016/j.rse.2019.05.024), a
+cloud object is kept only if it contains a core at least ``CORE_RADIUS_M`` from clear
+pixels; kept objects keep their full extent (opening by reconstruction), so cloud
+edges are not lost.
 """
 
 from __future__ import annotations
@@ -33,11 +41,12 @@ from collections.abc import Mapping
 from typing import Final
 
 import numpy as np
+from scipy import ndimage
 
 from spex.errors import BandError
 from spex.spectral.indices import get_band, normalized_difference
 
-__all__ = ["CLOUD_BANDS", "cloud_mask"]
+__all__ = ["CLOUD_BANDS", "CORE_RADIUS_M", "cloud_mask", "cloud_objects"]
 
 BLUE_MIN: Final[float] = 0.20
 WHITENESS_MAX: Final[float] = 0.7
@@ -46,6 +55,12 @@ NDSI_SNOW: Final[float] = 0.4
 BRIGHT_NO_SWIR: Final[float] = 0.35
 BT_MAX_K: Final[float] = 300.15
 CIRRUS_MIN: Final[float] = 0.015
+#: A cloud object must contain pixels this far (ground metres) from any clear pixel: 2 Landsat
+#: pixels, as Fmask 4.0's erosion of potential clouds; i.e. objects narrower than ~130 m are
+#: dropped (cumulus smaller than that is sub-pixel at 30 m and rarely matters at 10 m).
+CORE_RADIUS_M: Final[float] = 60.0
+#: Core radius in pixels when the pixel size is unknown (not georeferenced).
+CORE_RADIUS_PX_UNKNOWN: Final[int] = 2
 _KELVIN_RANGE: Final[tuple[float, float]] = (150.0, 350.0)
 
 #: Bands the test can use; blue, green and red are required, the rest refine it.
@@ -85,3 +100,38 @@ def cloud_mask(bands: Mapping[str, np.ndarray]) -> np.ndarray:
             cloud |= (get_band(bands, "cirrus") > CIRRUS_MIN) & np.isfinite(blue)
     cloud &= np.isfinite(blue) & np.isfinite(green) & np.isfinite(red)
     return cloud
+
+
+def cloud_objects(mask: np.ndarray, pixel_size_m: float | None) -> np.ndarray:
+    """Keep the cloud objects of ``mask`` that have a core ``CORE_RADIUS_M`` from clear pixels.
+
+    Small or thin bright objects (roofs, beaches, surf lines) that pass the spectral test
+    are removed; the kept objects are returned whole (8-connected). The image border is
+    not treated as clear: a cloud cut by the edge continues outside the scene.
+
+    Args:
+        mask: boolean per-pixel cloud test (e.g. :func:`cloud_mask`).
+        pixel_size_m: ground pixel size in metres; None or <= 0 when unknown.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2:
+        raise ValueError(f"cloud mask must be 2-D, got shape {mask.shape}")
+    if not mask.any():
+        return mask.copy()
+    if pixel_size_m is not None and pixel_size_m > 0:
+        radius = max(1, int(round(CORE_RADIUS_M / float(pixel_size_m))))
+    else:
+        radius = CORE_RADIUS_PX_UNKNOWN
+    # repeated 3x3 erosions: cost independent of the radius' area (octagonal core)
+    core = ndimage.binary_erosion(mask, _ERODE, iterations=radius, border_value=1)
+    if not core.any():
+        return np.zeros_like(mask)
+    labels, n = ndimage.label(mask, structure=_EIGHT)
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[np.unique(labels[core])] = True
+    keep[0] = False
+    return keep[labels]
+
+
+_EIGHT: Final[np.ndarray] = ndimage.generate_binary_structure(2, 2)
+_ERODE: Final[np.ndarray] = ndimage.generate_binary_structure(2, 1)

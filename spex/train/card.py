@@ -39,7 +39,7 @@ def model_card(summary: dict, rows) -> str:
     params = summary.get("parameters", {})
     cfg = summary.get("config", {})
     dataset = summary.get("dataset", {})
-    pre, fine = summary.get("pretrain", {}), summary.get("finetune", {})
+    pre, fine, head = summary.get("pretrain", {}), summary.get("finetune", {}), summary.get("answer_head", {})
     bands = ", ".join(cfg.get("model", {}).get("band_names", []))
     mem = summary.get("memory", {})
     mem_lines = "\n".join(f"| {k} | {_mb(v['bytes'])} | {v.get('note') or ''} |" for k, v in mem.items())
@@ -71,11 +71,14 @@ Load it with `spex.model.load_spex("assets/spex-small")`, or run it on a scene w
   model). Bands a scene lacks and invalid pixels are passed as NaN and become the band mean (0 after
   normalisation); training dropped NIR/SWIR at random (p = {cfg.get('band_dropout')}) so that 4-band and RGB scenes
   still work. There is no separate presence channel: a missing band looks like an average one.
-- Chips of {cfg.get('chip')} × {cfg.get('chip')} px; whole scenes are tiled with overlap and blended.
+- Chips of {cfg.get('chip')} × {cfg.get('chip')} px, zoomed ×{cfg.get('zoom')} (nearest neighbour) before the model so
+  that its stride-16 visual tokens cover {16 // max(1, cfg.get('zoom') or 1)} native pixels; whole scenes are tiled with a
+  quarter-chip overlap and the probabilities blended with linear ramps.
 - Encoder: ConvNeXt-style N-band stem + 4 stages; multiscale aggregation; tiny Qwen2 text model
   ({cfg.get('model', {}).get('text_config', {}).get('num_hidden_layers')} layers, hidden
   {cfg.get('model', {}).get('text_config', {}).get('hidden_size')}); byte-level BPE tokenizer ({summary.get('vocab_size', '?')}
-  tokens) trained offline on the SPIE text; the mask is conditioned on the condensed answer *and* instruction.
+  tokens) trained offline on the SPIE text. The mask is conditioned on the condensed **instruction** (the
+  backend calls `generate(max_new_tokens=0)`); see "Recipe" for why not on the generated answer.
 
 ## Training data (SPIE records built with `python -m spex spie build`)
 
@@ -97,8 +100,16 @@ dataset outside the repository, trains, saves, evaluates, writes this card). Con
 
 - Stage A (masked band / patch reconstruction of the encoder on {summary.get('chips')} unlabelled chips):
   {pre.get('steps')} steps, {pre.get('seconds')} s.
-- Stage B (instruction tuning of everything; LM + 2·BCE + Dice with ignore mask): {fine.get('steps')} steps,
+- Stage B (instruction tuning of the whole model on the mask: 2·BCE + Dice with the ignore mask, mask path at
+  {cfg.get('mask_lr_mult')}× the learning rate, mask conditioned on the instruction span): {fine.get('steps')} steps,
   {fine.get('seconds')} s.
+- Stage C (answer text: LM cross-entropy on the answers, only the LM output head trainable, so the states
+  that condition the mask do not move): {head.get('steps')} steps, {head.get('seconds')} s.
+- Why B and C are separate (measured on a 64-chip overfit test, 200 steps): with the LM loss in the same
+  objective (weight 1.0 or 0.1) the mask decoder stayed spatially constant (BCE ≈ ln 2, prediction/target
+  correlation ≈ 0); with the mask objective alone it learned (correlation 0.57–0.76). The mask path also
+  uses PyTorch's default initialisation instead of N(0, 0.02), under which SAM's hypernetwork product starts
+  at ~1e-4 and receives almost no gradient.
 - Total training wall time {summary.get('wall_s')} s on {summary.get('threads')} CPU threads (torch
   {summary.get('torch')}), shared with other jobs. Seeded; resumable with `--resume`.
 - Loss curves: `training/pretrain_loss.png`, `training/finetune_loss.png`.
@@ -122,8 +133,9 @@ Checkpoint size: {_mb(summary.get('checkpoint_bytes', 0))}.
 
 - Trained for minutes on a few small scenes; most targets are pseudo-labels from the spectral engine, so
   the model mostly imitates the engine and cannot be more accurate than it on those classes.
-- The generated text is templated and short; it is not a reliable description (counts and locations can be
-  wrong). Use the measured regions in the engine's reply instead.
+- The generated text comes from a linear head on frozen states: it is templated and short and not a
+  reliable description (counts and locations can be wrong); the mask does not depend on it. Use the
+  measured regions in the engine's reply instead.
 - One class per pass; multi-class requests run one pass per class.
 - Chips are {cfg.get('chip')} px: objects larger than a chip are seen piecewise.
 - Relatively scaled (uncalibrated DN) scenes were only seen as pseudo-labelled data.

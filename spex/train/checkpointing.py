@@ -24,10 +24,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class TrainState:
-    """Where a stage is: ``step`` optimiser steps done, ``elapsed_s`` wall time spent so far."""
+    """Where a stage is: ``step`` optimiser steps done, ``elapsed_s`` wall time spent so far;
+    ``advanced`` = this call ran at least one step (later stages' states are then stale)."""
 
     step: int = 0
     elapsed_s: float = 0.0
+    advanced: bool = False
 
 
 def _rng_state() -> dict:

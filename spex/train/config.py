@@ -53,6 +53,8 @@ class TrainConfig:
     splits: tuple[str, ...] = ("train",)
     pretrain: LoopConfig = field(default_factory=lambda: LoopConfig(steps=300, batch_size=16, lr=2e-3))
     finetune: LoopConfig = field(default_factory=lambda: LoopConfig(steps=600, batch_size=8, lr=1e-3))
+    answer_head: LoopConfig = field(default_factory=lambda: LoopConfig(steps=100, batch_size=8, lr=5e-3))
+    mask_lr_mult: float = 5.0          # stage B: the mask path learns this much faster
     seed: int = 0
 
     @classmethod
@@ -62,7 +64,7 @@ class TrainConfig:
         if unknown:
             raise SpexError(f"unknown training config keys {unknown}; accepted: {sorted(known)}")
         kwargs = dict(data)
-        for stage in ("pretrain", "finetune"):
+        for stage in ("pretrain", "finetune", "answer_head"):
             if stage in kwargs and isinstance(kwargs[stage], dict):
                 try:
                     kwargs[stage] = LoopConfig(**kwargs[stage])

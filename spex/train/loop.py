@@ -106,17 +106,23 @@ def _cosine(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def run_loop(name: str, cfg: LoopConfig, out_dir: Path, *, params: list[torch.nn.Parameter],
+def run_loop(name: str, cfg: LoopConfig, out_dir: Path, *, params: list,
              modules: dict[str, torch.nn.Module], step_fn: Callable[[list[int]], dict[str, torch.Tensor]],
              n_items: int, groups: Sequence[int] | None = None, resume: bool = False) -> TrainState:
     """Optimise ``params`` for ``cfg.steps`` steps of ``step_fn(batch_indices) -> losses``.
+
+    ``params`` are tensors or AdamW parameter groups (dicts; a group's ``lr_mult`` scales
+    ``cfg.lr``).
 
     ``losses["loss"]`` is back-propagated; every entry is logged. ``modules`` are saved in
     the checkpoint ``<out>/<name>_state.pt`` (with optimizer, scheduler, RNG).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt, log_path = out_dir / f"{name}_state.pt", out_dir / f"{name}_log.jsonl"
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    param_groups = [{k: v for k, v in g.items() if k != "lr_mult"} | {"lr": cfg.lr * g.get("lr_mult", 1.0)}
+                    if isinstance(g, dict) else g for g in params]
+    opt = torch.optim.AdamW(param_groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    flat = [p for g in param_groups for p in (g["params"] if isinstance(g, dict) else [g])]
     warm = int(cfg.warmup_ratio * cfg.steps)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine(s, cfg.steps, warm))
     saved = {**modules, "optimizer": opt, "scheduler": sched}
@@ -130,7 +136,7 @@ def run_loop(name: str, cfg: LoopConfig, out_dir: Path, *, params: list[torch.nn
         log_path.unlink()
     for m in modules.values():
         m.train()
-    t0, base = time.monotonic(), state.elapsed_s
+    t0, base, start = time.monotonic(), state.elapsed_s, state.step
     running: dict[str, list[float]] = {}
     it = batches(n_items, cfg.batch_size, cfg.seed, state.step, groups)
     while state.step < cfg.steps:
@@ -138,7 +144,7 @@ def run_loop(name: str, cfg: LoopConfig, out_dir: Path, *, params: list[torch.nn
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(flat, cfg.grad_clip)
         opt.step()
         sched.step()
         state.step += 1
@@ -160,6 +166,7 @@ def run_loop(name: str, cfg: LoopConfig, out_dir: Path, *, params: list[torch.nn
             logger.warning("%s: time budget of %.1f min reached at step %d/%d; stopping",
                            name, cfg.max_minutes, state.step, cfg.steps)
             break
+    state.advanced = state.step > start
     rows = read_log(log_path)
     keys = [k for k in (rows[-1] if rows else {}) if k not in ("step", "elapsed_s", "lr")]
     plot_losses(rows, keys, out_dir / f"{name}_loss.png", title=f"{name} losses")

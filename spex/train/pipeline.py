@@ -22,7 +22,7 @@ from spex.errors import SpexError
 from spex.spie.builder import load_records
 from spex.train.config import TrainConfig
 from spex.train.data import ChipDataset, SpieDataset
-from spex.train.finetune import finetune_step
+from spex.train.finetune import MASK_MODULES, answer_head_step, finetune_step
 from spex.train.loop import run_loop, seed_everything
 from spex.train.pretrain import ReconstructionHead, pretrain_step
 from spex.train.tokenizer import IM_END, IMAGE, PAD, train_tokenizer
@@ -52,7 +52,15 @@ def build_model(cfg: TrainConfig, tokenizer):
     config.chip_size = cfg.chip
     config.input_zoom = cfg.zoom
     seed_everything(cfg.seed)
-    return SpexForConditionalGeneration(config)
+    model = SpexForConditionalGeneration(config)
+    # PyTorch default (Kaiming-uniform) init for the mask path: with the transformers
+    # normal(0, 0.02) init, SAM's hypernetwork x upscaled-embedding product starts at ~1e-4
+    # and the mask decoder receives almost no gradient (measured).
+    for name in MASK_MODULES:
+        for module in getattr(model, name, torch.nn.Identity()).modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                module.reset_parameters()
+    return model
 
 
 def _tokenizer(records: list[dict], cfg: TrainConfig, work: Path, resume: bool):
@@ -94,13 +102,37 @@ def train(cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, work_d
                        step_fn=lambda idx: pretrain_step(model, head, [chips[i] for i in idx]),
                        n_items=len(chips), resume=resume)
 
-    # Stage B: instruction tuning of the whole model.
+    if state_a.advanced:
+        _drop_states(work, ("finetune", "answer_head"))
+
+    # Stage B: mask instruction tuning of the whole model (mask path at a higher rate).
     n_img = config.num_image_tokens(cfg.chip * cfg.zoom, cfg.chip * cfg.zoom)
     ds = SpieDataset(records, data_dir, tokenizer, config.band_names, n_img, band_dropout=cfg.band_dropout,
                      max_length=cfg.max_length + n_img, zoom=cfg.zoom)
-    state_b = run_loop("finetune", cfg.finetune, work, params=list(model.parameters()), modules={"model": model},
+    groups = [r.get("instruction") == "spie" for r in records]
+    mask_params = [p for n, p in model.named_parameters() if n.split(".")[0] in MASK_MODULES]
+    other_params = [p for n, p in model.named_parameters() if n.split(".")[0] not in MASK_MODULES]
+    state_b = run_loop("finetune", cfg.finetune, work,
+                       params=[{"params": other_params}, {"params": mask_params, "lr_mult": cfg.mask_lr_mult}],
+                       modules={"model": model},
                        step_fn=lambda idx: finetune_step(model, [ds[i] for i in idx], config.pad_token_id),
-                       n_items=len(ds), groups=[r.get("instruction") == "spie" for r in records], resume=resume)
+                       n_items=len(ds), groups=groups, resume=resume)
+
+    if state_b.advanced:
+        _drop_states(work, ("answer_head",))
+
+    # Stage C: the answer text: only the LM output head learns, the mask conditioning stays put.
+    head_params = list(model.get_output_embeddings().parameters())
+    frozen = [p for p in model.parameters() if all(p is not q for q in head_params)]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        state_c = run_loop("answer_head", cfg.answer_head, work, params=head_params, modules={"model": model},
+                           step_fn=lambda idx: answer_head_step(model, [ds[i] for i in idx], config.pad_token_id),
+                           n_items=len(ds), groups=groups, resume=resume)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
@@ -109,7 +141,7 @@ def train(cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, work_d
     logs = out_dir / "training"
     logs.mkdir(exist_ok=True)
     for name in ("pretrain_log.jsonl", "pretrain_loss.png", "finetune_log.jsonl", "finetune_loss.png",
-                 "train_config.json"):
+                 "answer_head_log.jsonl", "answer_head_loss.png", "train_config.json"):
         if (work / name).exists():
             shutil.copy2(work / name, logs / name)
     size = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
@@ -119,10 +151,18 @@ def train(cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, work_d
         "records": len(records), "chips": len(chips),
         "pretrain": {"steps": state_a.step, "seconds": round(state_a.elapsed_s, 1)},
         "finetune": {"steps": state_b.step, "seconds": round(state_b.elapsed_s, 1)},
+        "answer_head": {"steps": state_c.step, "seconds": round(state_c.elapsed_s, 1)},
         "wall_s": round(time.monotonic() - t0, 1),
         "threads": torch.get_num_threads(), "machine": platform.machine(), "torch": torch.__version__,
         "checkpoint_bytes": size,
     }
+
+
+def _drop_states(work: Path, names: tuple[str, ...]) -> None:
+    """Later stages started from an older model: their saved states must not be resumed."""
+    for name in names:
+        for suffix in ("_state.pt", "_log.jsonl"):
+            (work / f"{name}{suffix}").unlink(missing_ok=True)
 
 
 def write_model_card(out_dir: Path, summary: dict, rows) -> Path:

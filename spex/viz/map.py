@@ -31,16 +31,17 @@ from rasterio.transform import from_bounds
 
 from spex.engine.request import TARGET_LABELS
 from spex.errors import ExportError
+from spex.export.compact import encode_lossy
 from spex.export.palette import REGION_PALETTE, class_colour, hex_colour, region_colour_table
 from spex.export.render import (
     FILL_ALPHA,
     PNG_IMAGE_ROWS_KEY,
     downsample_labels,
-    format_area,
     output_shape,
     preview_image,
 )
 from spex.export.vector import regions_feature_collection
+from spex.units import format_area
 
 if TYPE_CHECKING:
     from spex.engine.result import Extraction
@@ -92,15 +93,7 @@ def inline_leaflet(leaflet_dir: Path = LEAFLET_DIR) -> tuple[str, str]:
 
 def _encode_image(rgba: np.ndarray) -> str:
     """Data URL of an RGBA picture: lossy WebP (with alpha) when Pillow has it, else PNG."""
-    image = Image.fromarray(rgba, mode="RGBA")
-    buffer = io.BytesIO()
-    try:
-        image.save(buffer, format="WEBP", quality=82, method=4)
-        return _data_url(buffer.getvalue(), "image/webp")
-    except (OSError, KeyError, ValueError):
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", optimize=True)
-        return _data_url(buffer.getvalue(), "image/png")
+    return _data_url(*encode_lossy(Image.fromarray(rgba, mode="RGBA"), quality=82))
 
 
 def _encode_png(rgba: np.ndarray) -> str:
