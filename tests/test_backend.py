@@ -50,7 +50,9 @@ def test_backend_mask_shape_and_georeference(backend, data_dir, tmp_path):
         assert ex.backend == "SPEX model (spex-small, none)"
         assert ex.evidence and all(e.threshold_method == "model" for e in ex.evidence)
         assert ex.labels.shape == ex.mask.shape and len(ex.regions) == int(ex.labels.max())
-        assert ex.selected_pixels > 0  # this patch is ~75 % forest
+        prob, _ = backend.probability(scene, "forest", cache)
+        assert prob.shape == ex.mask.shape and np.isfinite(prob).all()
+        assert not (ex.mask & (prob <= 0.5)).any()  # selected pixels passed the model's threshold
         path = write_mask_cog(ex.mask, scene, tmp_path / "mask.tif")
         with rasterio.open(path) as out:
             assert out.crs == scene.crs and out.transform == scene.transform
@@ -71,6 +73,15 @@ def test_backend_filters_union_and_small_scene(backend, data_dir):
         assert prob.shape == (scene.height, scene.width)
         assert np.isfinite(prob).all() and 0 <= prob.min() and prob.max() <= 1
         assert answers and all(isinstance(a, str) for a in answers)
+
+
+def test_backend_quantized_8bit_gives_a_mask(checkpoint, data_dir):
+    quantized = SpexBackend(checkpoint, quantization="8bit", device="cpu")
+    assert quantized.name.startswith("SPEX model (spex-small, ")
+    with open_scene(data_dir / "solaris_ms1_BGRN_uint16.tif") as scene:
+        ex = quantized.extract(scene, ExtractionRequest(targets=("vegetation",), min_area_m2=50.0))
+        assert ex.mask.shape == (scene.height, scene.width)
+        assert all(r.area_m2 >= 50.0 for r in ex.regions)
 
 
 def test_ramp_blends_without_zero_weights():

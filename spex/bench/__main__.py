@@ -1,4 +1,9 @@
-"""``python -m spex.bench accuracy [--data DIR] [--out DIR]``: print the accuracy table."""
+"""``python -m spex.bench accuracy|scale ...``: print a benchmark table.
+
+* ``accuracy [--data DIR] [--out DIR]``: engine vs single-index baseline on the labelled scenes.
+* ``scale [--size 2000 4000 8000] [--bands 13|4] [--workdir DIR] [--query Q] [--gdal-cache MB]``: wall
+  time, CPU time and peak memory of each pipeline step on large synthetic scenes.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +23,23 @@ def main(argv: list[str] | None = None) -> int:
     acc.add_argument("--data", default=None, help="data folder (default $SPEX_DATA or /work/shared/data)")
     acc.add_argument("--out", default=None, help="write overlay PNGs + replies here for visual checks")
     acc.add_argument("-v", "--verbose", action="store_true")
+    sc = sub.add_parser("scale", help="time and peak memory per step on large synthetic scenes")
+    sc.add_argument("--size", type=int, nargs="+", default=[8000],
+                    help="side(s) of the synthetic 10 m grid in pixels (default 8000)")
+    sc.add_argument("--bands", type=int, choices=(13, 4), default=13,
+                    help="13 = three co-registered Sentinel-2 files (default); 4 = the 10 m file alone")
+    sc.add_argument("--workdir", default=None, help="keep scenes/outputs here (reused); default a temp folder")
+    sc.add_argument("--query", default="extract the water bodies", help="extraction query for the water step")
+    sc.add_argument("--steps", default=None, help="comma-separated subset of: " + ", ".join(_scale_steps()))
+    sc.add_argument("--overviews", action="store_true", help="build internal overviews in the synthetic files")
+    sc.add_argument("--gdal-cache", type=int, default=None, metavar="MB",
+                    help="GDAL block cache of the measured processes (GDAL_CACHEMAX; default GDAL's 5%% of RAM)")
+    sc.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.bench == "scale":
+        return _scale(args)
     from spex.bench.accuracy import format_table, run_accuracy
     try:
         rows = run_accuracy(Path(args.data) if args.data else None, Path(args.out) if args.out else None)
@@ -29,6 +48,29 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_table(rows))
     return 0
+
+
+def _scale_steps() -> tuple[str, ...]:
+    from spex.bench.scale import STEPS
+    return STEPS
+
+
+def _scale(args: argparse.Namespace) -> int:
+    """Run the large-scene benchmark; bad arguments -> one line, exit 2."""
+    from spex.bench.scale import STEPS, format_table, run_scale
+    steps = tuple(s.strip() for s in args.steps.split(",") if s.strip()) if args.steps else STEPS
+    if any(s < 16 for s in args.size):
+        print(f"error: --size must be at least 16 pixels, got {args.size}", file=sys.stderr)
+        return 2
+    try:
+        reports = run_scale(args.size, bands=args.bands, workdir=Path(args.workdir) if args.workdir else None,
+                            query=args.query, steps=steps, overviews=args.overviews,
+                            gdal_cache_mb=args.gdal_cache)
+    except (SpexError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(reports))
+    return 1 if any(s.error for r in reports for s in r.steps) else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,389 @@
+"""Large-scene benchmark: wall time and peak memory of each pipeline step on big synthetic scenes.
+
+The issue requires that large scenes are processed window by window so memory stays
+bounded (never a full float64 cube). This benchmark proves it on a realistic scene: the
+bundled Sentinel-2 demo (three files at 10, 20 and 60 m on mutually offset grids) is
+mirror-tiled to ``size`` x ``size`` pixels at 10 m, written as tiled, deflate-compressed
+GeoTIFFs with the same CRS, pixel sizes and grid offsets, so opening it exercises the
+co-registration path (bilinear WarpedVRT of the 20 m and 60 m files).
+
+Each step runs in a fresh Python process (so one step's memory never hides another's):
+prerequisites first (e.g. open + extract before ``write_outputs``), then the peak RSS
+counter is reset (``/proc/self/clear_refs``) and only the measured step is timed.
+Reported per step: wall time, RSS before the step, peak RSS during it, the step's own
+growth (peak - before) in units of one full-scene float32 map, and the peak as a fraction
+of what a naive float64 cube of all bands would take.
+
+Usage::
+
+    python -m spex.bench scale --size 2000 4000 8000 [--bands 13|4] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from spex.errors import SpexError
+
+__all__ = ["StepResult", "ScaleReport", "STEPS", "synthesise_scene", "run_scale", "format_table",
+           "demo_files"]
+
+logger = logging.getLogger(__name__)
+
+#: Measured steps, in pipeline order ("pipeline" = one process running all of them, as a chat turn does).
+STEPS: tuple[str, ...] = ("open_scene", "info", "extract:water", "extract:vegetation", "write_outputs",
+                          "map_html", "pipeline")
+#: Query of the vegetation extraction step (the water one comes from ``--query``).
+VEGETATION_QUERY = "extract the vegetation"
+#: Rows written per block while synthesising (bounded memory: block x width x bands x 2 bytes).
+WRITE_BLOCK_ROWS = 512
+#: Seconds one child step may take before it is reported as timed out.
+STEP_TIMEOUT_S = 3600
+_MIB = 2**20
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One measured step; memory in bytes, ``peak_rss`` is the high-water mark during the step."""
+
+    step: str
+    wall_s: float
+    rss_before: int
+    peak_rss: int
+    peak_reset: bool            # False: peak is the process lifetime maximum (clear_refs unavailable)
+    note: str = ""
+    error: str = ""
+
+
+@dataclass
+class ScaleReport:
+    """Results for one scene size."""
+
+    size: int
+    width: int
+    height: int
+    n_bands: int
+    files: tuple[Path, ...]
+    disk_bytes: int
+    synth_s: float
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def float64_cube_bytes(self) -> int:
+        """What a naive full float64 cube of every band on the 10 m grid would take."""
+        return 8 * self.n_bands * self.width * self.height
+
+    @property
+    def float32_map_bytes(self) -> int:
+        """One full-scene float32 2-D map (the unit the window-by-window design pays per cached map)."""
+        return 4 * self.width * self.height
+
+
+# -- synthesis ------------------------------------------------------------------------
+def demo_files(assets: Path | None = None) -> list[Path]:
+    """The bundled demo scene's three files (10, 20, 60 m), sorted finest first."""
+    folder = Path(assets) if assets is not None else Path(__file__).resolve().parents[2] / "assets" / "demo"
+    files = sorted(folder.glob("*.tif"), key=lambda p: _res(p))
+    if not files:
+        raise SpexError(f"no demo GeoTIFFs in {folder}; the scale benchmark tiles assets/demo/*.tif")
+    return files
+
+
+def _res(path: Path) -> float:
+    with rasterio.open(path) as ds:
+        return abs(ds.transform.a)
+
+
+def _mirror_index(n_out: int, n_src: int, start: int = 0) -> np.ndarray:
+    """Source indexes for output positions start..start+n_out, mirror-tiling a source of ``n_src``."""
+    i = np.arange(start, start + n_out) % (2 * n_src)
+    return np.where(i < n_src, i, 2 * n_src - 1 - i)
+
+
+def synthesise_scene(size: int, out_dir: Path, *, bands: int = 13, sources: Sequence[Path] | None = None,
+                     overviews: bool = False) -> list[Path]:
+    """Write a ``size`` x ``size`` (10 m grid) mirror-tiled copy of the demo scene into ``out_dir``.
+
+    Every file keeps its CRS, pixel size, origin (hence the demo's 10/40-50 m grid offsets),
+    band descriptions and tags; coarser files get enough pixels to cover the 10 m footprint.
+    Files are tiled 512 x 512, deflate + horizontal predictor, BigTIFF when needed.
+
+    Args:
+        size: side of the 10 m grid in pixels (>= 16).
+        out_dir: folder to write into (files are named as the demo's, so identification is unchanged).
+        bands: 13 = all three files (co-registration exercised); 4 = the 10 m file only.
+        sources: demo files (default :func:`demo_files`).
+        overviews: also build internal overviews (2, 4, 8, 16) as a production COG would have.
+
+    Returns:
+        The written paths, finest first.
+
+    Notes:
+        Memory: one block of ``WRITE_BLOCK_ROWS`` rows of one file at a time, plus the source files.
+    """
+    if size < 16:
+        raise ValueError(f"invalid size {size!r}; expected at least 16 pixels")
+    if bands not in (4, 13):
+        raise ValueError(f"invalid bands {bands!r}; expected 13 (all Sentinel-2 files) or 4 (10 m file only)")
+    src_paths = list(sources) if sources is not None else demo_files()
+    if bands == 4:
+        src_paths = src_paths[:1]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(src_paths[0]) as ref:
+        ref_t = ref.transform
+    right = ref_t.c + size * ref_t.a
+    bottom = ref_t.f + size * ref_t.e
+    written: list[Path] = []
+    for path in src_paths:
+        with rasterio.open(path) as src:
+            data = src.read()
+            t: Affine = src.transform
+            width = math.ceil(round((right - t.c) / t.a, 6))
+            height = math.ceil(round((bottom - t.f) / t.e, 6))
+            profile = src.profile.copy()
+            profile.update(width=width, height=height, tiled=True, blockxsize=512, blockysize=512,
+                           compress="deflate", predictor=2, interleave="pixel", BIGTIFF="IF_SAFER")
+            dst_path = out_dir / path.name
+            cols = _mirror_index(width, src.width)
+            with rasterio.open(dst_path, "w", **profile) as dst:
+                dst.update_tags(**src.tags())
+                dst.descriptions = src.descriptions
+                for row in range(0, height, WRITE_BLOCK_ROWS):
+                    h = min(WRITE_BLOCK_ROWS, height - row)
+                    rows = _mirror_index(h, src.height, row)
+                    dst.write(data[:, rows][:, :, cols], window=Window(0, row, width, h))
+                if overviews:
+                    factors = [f for f in (2, 4, 8, 16) if min(width, height) // f >= 64]
+                    if factors:
+                        dst.build_overviews(factors, Resampling.average)
+        written.append(dst_path)
+        logger.info("wrote %s (%d x %d)", dst_path, width, height)
+    return written
+
+
+# -- child side: one step in a fresh process -------------------------------------------
+def _rss_now() -> int:
+    """Current resident set size in bytes (0 when /proc is unavailable)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _hwm() -> int:
+    """Peak RSS in bytes since the last reset (VmHWM), else the lifetime ru_maxrss."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS counter of this process (Linux >= 4.0); False when not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _measure(step: str, fn: Callable[[], str]) -> StepResult:
+    before = _rss_now()
+    reset = _reset_peak()
+    t0 = time.perf_counter()
+    note = fn()
+    wall = time.perf_counter() - t0
+    return StepResult(step, wall, before, max(_hwm(), before), reset, note)
+
+
+def _child_step(step: str, paths: list[str], query: str, out: Path) -> StepResult:
+    """Run the prerequisites of ``step`` unmeasured, then measure ``step`` alone."""
+    from spex.engine import explain, extract, parse_instruction
+    from spex.export import write_outputs
+    from spex.export.render import render_overlay
+    from spex.io import open_scene
+    from spex.spectral import IndexCache
+    from spex.viz import map_html
+
+    def run_extract(scene, text: str):
+        intent = parse_instruction(text, None, pixel_area_m2=scene.pixel_area_m2)
+        if intent.request is None:
+            raise SpexError(f"query {text!r} is not an extraction request")
+        cache = IndexCache(scene)
+        return extract(scene, intent.request, cache), cache
+
+    def extract_note(extraction, cache) -> str:
+        return (f"{len(extraction.regions)} regions, {100 * np.count_nonzero(extraction.mask) / extraction.mask.size:.1f}% px, "
+                f"cache {cache.nbytes() / _MIB:.0f} MiB")
+
+    if step == "open_scene":
+        opened: list = []
+
+        def op() -> str:
+            opened.append(open_scene(paths))
+            return f"{len(opened[0].band_names)} bands, {opened[0].sensor}"
+        res = _measure(step, op)
+        opened[0].close()
+        return res
+    if step == "pipeline":
+        def whole() -> str:
+            with open_scene(paths) as scene:
+                extraction, cache = run_extract(scene, query)
+                outputs = write_outputs(extraction, scene, out, reply=explain(extraction, scene))
+                page = map_html(scene, extraction, overlay_png=outputs.overlay_png)
+                return extract_note(extraction, cache) + f", map {len(page) / _MIB:.1f} MiB"
+        return _measure(step, whole)
+    with open_scene(paths) as scene:
+        if step == "info":
+            return _measure(step, lambda: f"{len(scene.info().to_text())} chars")
+        if step.startswith("extract:"):
+            text = VEGETATION_QUERY if step == "extract:vegetation" else query
+            return _measure(step, lambda: extract_note(*run_extract(scene, text)))
+        extraction, cache = run_extract(scene, query)
+        del cache  # a chat session keeps it; dropping it isolates the measured step's own cost
+        if step == "write_outputs":
+            reply = explain(extraction, scene)
+
+            def wo() -> str:
+                outputs = write_outputs(extraction, scene, out, reply=reply)
+                return f"{sum(p.stat().st_size for p in outputs.paths()) / _MIB:.1f} MiB written"
+            return _measure(step, wo)
+        if step == "map_html":
+            png = render_overlay(scene, extraction, out / "overlay.png")
+            return _measure(step, lambda: f"page {len(map_html(scene, extraction, overlay_png=png)) / _MIB:.1f} MiB")
+    raise ValueError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
+
+
+def _child_main(argv: Sequence[str]) -> int:
+    """Entry of the measured child process: prints one JSON line with the StepResult."""
+    p = argparse.ArgumentParser(prog="python -m spex.bench.scale")
+    p.add_argument("--step", required=True, choices=STEPS)
+    p.add_argument("--query", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("paths", nargs="+")
+    args = p.parse_args(argv)
+    warnings.simplefilter("ignore")
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        res = _child_step(args.step, args.paths, args.query, Path(args.out))
+    except SpexError as exc:
+        res = StepResult(args.step, math.nan, 0, _hwm(), False, error=str(exc).splitlines()[0])
+    print(json.dumps(res.__dict__))
+    return 0
+
+
+# -- parent side -----------------------------------------------------------------------
+def _run_child(step: str, files: Sequence[Path], query: str, out: Path) -> StepResult:
+    cmd = [sys.executable, "-m", "spex.bench.scale", "--step", step, "--query", query, "--out", str(out),
+           *map(str, files)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=STEP_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return StepResult(step, math.nan, 0, 0, False, error=f"timed out after {STEP_TIMEOUT_S} s")
+    last = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
+    if proc.returncode != 0 or not last:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return StepResult(step, math.nan, 0, 0, False, error=f"exit {proc.returncode}: {tail}")
+    return StepResult(**json.loads(last[0]))
+
+
+def run_scale(sizes: Sequence[int], *, bands: int = 13, workdir: Path | None = None,
+              query: str = "extract the water bodies", steps: Sequence[str] = STEPS,
+              overviews: bool = False) -> list[ScaleReport]:
+    """Synthesise one scene per size and measure every step in its own process.
+
+    Args:
+        sizes: sides of the 10 m grid in pixels.
+        bands: 13 (three co-registered files) or 4 (the 10 m file alone).
+        workdir: where scenes and outputs go (kept, and scenes reused when present); default a
+            temporary folder removed afterwards.
+        query: the water (or any) extraction query used by extract/write_outputs/map_html.
+        steps: subset of :data:`STEPS`.
+        overviews: build internal overviews in the synthetic files.
+    """
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        raise ValueError(f"unknown steps {unknown}; expected some of {', '.join(STEPS)}")
+    tmp = tempfile.TemporaryDirectory(prefix="spex_scale_") if workdir is None else None
+    root = Path(tmp.name) if tmp is not None else Path(workdir)  # type: ignore[arg-type]
+    reports = []
+    try:
+        for size in sizes:
+            scene_dir = root / f"scene_{size}_{bands}b{'_ovr' if overviews else ''}"
+            t0 = time.perf_counter()
+            marker = scene_dir / ".complete"
+            if marker.exists():
+                files = [scene_dir / n for n in marker.read_text(encoding="utf-8").split()]
+            else:
+                files = synthesise_scene(size, scene_dir, bands=bands, overviews=overviews)
+                marker.write_text(" ".join(f.name for f in files), encoding="utf-8")
+            synth = time.perf_counter() - t0
+            n_bands = 0
+            for f in files:
+                with rasterio.open(f) as ds:
+                    n_bands += ds.count
+            report = ScaleReport(size, size, size, n_bands, tuple(files), sum(f.stat().st_size for f in files),
+                                 synth)
+            for step in steps:
+                out = root / f"out_{size}_{bands}b" / step.replace(":", "_")
+                res = _run_child(step, files, query, out)
+                logger.info("%s @ %d: %.1f s, peak %.0f MiB", step, size, res.wall_s, res.peak_rss / _MIB)
+                report.steps.append(res)
+            reports.append(report)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return reports
+
+
+def format_table(reports: Sequence[ScaleReport]) -> str:
+    """Plain-text table: one block per size, one line per step."""
+    lines: list[str] = []
+    for r in reports:
+        lines.append(f"Scene {r.width} x {r.height} px @ 10 m, {r.n_bands} bands in {len(r.files)} file(s) "
+                     f"({r.disk_bytes / _MIB:.0f} MiB on disk, synthesised in {r.synth_s:.1f} s)")
+        lines.append(f"  naive float64 cube: {r.float64_cube_bytes / _MIB:,.0f} MiB;  one float32 map: "
+                     f"{r.float32_map_bytes / _MIB:,.0f} MiB")
+        lines.append(f"  {'step':<20s} {'wall s':>8s} {'RSS before':>11s} {'peak RSS':>9s} {'step +RSS':>10s} "
+                     f"{'+RSS/f32 map':>13s} {'peak/f64 cube':>14s}  note")
+        for s in r.steps:
+            if s.error:
+                lines.append(f"  {s.step:<20s} {'-':>8s} {'-':>11s} {'-':>9s} {'-':>10s} {'-':>13s} {'-':>14s}  "
+                             f"ERROR {s.error}")
+                continue
+            grow = max(0, s.peak_rss - s.rss_before)
+            flag = "" if s.peak_reset else " (lifetime peak)"
+            lines.append(f"  {s.step:<20s} {s.wall_s:8.1f} {s.rss_before / _MIB:8.0f}MiB {s.peak_rss / _MIB:6.0f}MiB "
+                         f"{grow / _MIB:7.0f}MiB {grow / r.float32_map_bytes:13.1f} "
+                         f"{s.peak_rss / r.float64_cube_bytes:14.2f}  {s.note}{flag}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+if __name__ == "__main__":
+    raise SystemExit(_child_main(sys.argv[1:]))
