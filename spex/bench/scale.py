@@ -14,9 +14,12 @@ Reported per step: wall time, RSS before the step, peak RSS during it, the step'
 growth (peak - before) in units of one full-scene float32 map, and the peak as a fraction
 of what a naive float64 cube of all bands would take.
 
+Peak RSS includes GDAL's block cache (default 5 % of RAM, ~1.2 GB on 24 GB); ``--gdal-cache MB``
+bounds it to separate it from the arrays spex allocates. "CPU s" is robust to other load.
+
 Usage::
 
-    python -m spex.bench scale --size 2000 4000 8000 [--bands 13|4] [--workdir DIR]
+    python -m spex.bench scale --size 2000 4000 8000 [--bands 13|4] [--workdir DIR] [--gdal-cache MB]
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class StepResult:
     peak_rss: int
     peak_reset: bool            # False: peak is the process lifetime maximum (clear_refs unavailable)
     note: str = ""
+    cpu_s: float = math.nan     # user + system CPU of the step (robust to other load on the machine)
     error: str = ""
 
 
@@ -86,6 +90,7 @@ class ScaleReport:
     disk_bytes: int
     synth_s: float
     steps: list[StepResult] = field(default_factory=list)
+    gdal_cache_mb: int | None = None
 
     @property
     def float64_cube_bytes(self) -> int:
@@ -212,13 +217,18 @@ def _reset_peak() -> bool:
         return False
 
 
+def _cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
 def _measure(step: str, fn: Callable[[], str]) -> StepResult:
     before = _rss_now()
     reset = _reset_peak()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     note = fn()
-    wall = time.perf_counter() - t0
-    return StepResult(step, wall, before, max(_hwm(), before), reset, note)
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    return StepResult(step, wall, before, max(_hwm(), before), reset, note, cpu)
 
 
 def _child_step(step: str, paths: list[str], query: str, out: Path) -> StepResult:
@@ -238,7 +248,8 @@ def _child_step(step: str, paths: list[str], query: str, out: Path) -> StepResul
         return extract(scene, intent.request, cache), cache
 
     def extract_note(extraction, cache) -> str:
-        return (f"{len(extraction.regions)} regions, {100 * np.count_nonzero(extraction.mask) / extraction.mask.size:.1f}% px, "
+        share = 100 * np.count_nonzero(extraction.mask) / extraction.mask.size
+        return (f"{len(extraction.regions)} regions, {share:.1f}% px, "
                 f"cache {cache.nbytes() / _MIB:.0f} MiB")
 
     if step == "open_scene":
@@ -298,11 +309,14 @@ def _child_main(argv: Sequence[str]) -> int:
 
 
 # -- parent side -----------------------------------------------------------------------
-def _run_child(step: str, files: Sequence[Path], query: str, out: Path) -> StepResult:
+def _run_child(step: str, files: Sequence[Path], query: str, out: Path, gdal_cache_mb: int | None) -> StepResult:
     cmd = [sys.executable, "-m", "spex.bench.scale", "--step", step, "--query", query, "--out", str(out),
            *map(str, files)]
+    env = dict(os.environ)
+    if gdal_cache_mb is not None:
+        env["GDAL_CACHEMAX"] = str(int(gdal_cache_mb))
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=STEP_TIMEOUT_S, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=STEP_TIMEOUT_S, check=False, env=env)
     except subprocess.TimeoutExpired:
         return StepResult(step, math.nan, 0, 0, False, error=f"timed out after {STEP_TIMEOUT_S} s")
     last = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
@@ -314,7 +328,7 @@ def _run_child(step: str, files: Sequence[Path], query: str, out: Path) -> StepR
 
 def run_scale(sizes: Sequence[int], *, bands: int = 13, workdir: Path | None = None,
               query: str = "extract the water bodies", steps: Sequence[str] = STEPS,
-              overviews: bool = False) -> list[ScaleReport]:
+              overviews: bool = False, gdal_cache_mb: int | None = None) -> list[ScaleReport]:
     """Synthesise one scene per size and measure every step in its own process.
 
     Args:
@@ -325,7 +339,11 @@ def run_scale(sizes: Sequence[int], *, bands: int = 13, workdir: Path | None = N
         query: the water (or any) extraction query used by extract/write_outputs/map_html.
         steps: subset of :data:`STEPS`.
         overviews: build internal overviews in the synthetic files.
+        gdal_cache_mb: GDAL block cache of the children (``GDAL_CACHEMAX``, MB); default GDAL's
+            own (5 % of RAM). The cache is part of the RSS measured, so this bounds that share.
     """
+    if gdal_cache_mb is not None and gdal_cache_mb < 1:
+        raise ValueError(f"invalid GDAL cache size {gdal_cache_mb!r} MB; expected a positive number")
     unknown = [s for s in steps if s not in STEPS]
     if unknown:
         raise ValueError(f"unknown steps {unknown}; expected some of {', '.join(STEPS)}")
@@ -348,10 +366,10 @@ def run_scale(sizes: Sequence[int], *, bands: int = 13, workdir: Path | None = N
                 with rasterio.open(f) as ds:
                     n_bands += ds.count
             report = ScaleReport(size, size, size, n_bands, tuple(files), sum(f.stat().st_size for f in files),
-                                 synth)
+                                 synth, gdal_cache_mb=gdal_cache_mb)
             for step in steps:
                 out = root / f"out_{size}_{bands}b" / step.replace(":", "_")
-                res = _run_child(step, files, query, out)
+                res = _run_child(step, files, query, out, gdal_cache_mb)
                 logger.info("%s @ %d: %.1f s, peak %.0f MiB", step, size, res.wall_s, res.peak_rss / _MIB)
                 report.steps.append(res)
             reports.append(report)
@@ -367,19 +385,20 @@ def format_table(reports: Sequence[ScaleReport]) -> str:
     for r in reports:
         lines.append(f"Scene {r.width} x {r.height} px @ 10 m, {r.n_bands} bands in {len(r.files)} file(s) "
                      f"({r.disk_bytes / _MIB:.0f} MiB on disk, synthesised in {r.synth_s:.1f} s)")
+        cache = "GDAL default (5% of RAM)" if r.gdal_cache_mb is None else f"{r.gdal_cache_mb} MB"
         lines.append(f"  naive float64 cube: {r.float64_cube_bytes / _MIB:,.0f} MiB;  one float32 map: "
-                     f"{r.float32_map_bytes / _MIB:,.0f} MiB")
-        lines.append(f"  {'step':<20s} {'wall s':>8s} {'RSS before':>11s} {'peak RSS':>9s} {'step +RSS':>10s} "
-                     f"{'+RSS/f32 map':>13s} {'peak/f64 cube':>14s}  note")
+                     f"{r.float32_map_bytes / _MIB:,.0f} MiB;  GDAL block cache: {cache} (counted in RSS)")
+        lines.append(f"  {'step':<20s} {'wall s':>8s} {'CPU s':>7s} {'RSS before':>11s} {'peak RSS':>9s} "
+                     f"{'step +RSS':>10s} {'+RSS/f32 map':>13s} {'peak/f64 cube':>14s}  note")
         for s in r.steps:
             if s.error:
-                lines.append(f"  {s.step:<20s} {'-':>8s} {'-':>11s} {'-':>9s} {'-':>10s} {'-':>13s} {'-':>14s}  "
-                             f"ERROR {s.error}")
+                dashes = " ".join(f"{'-':>{n}s}" for n in (8, 7, 11, 9, 10, 13, 14))
+                lines.append(f"  {s.step:<20s} {dashes}  ERROR {s.error}")
                 continue
             grow = max(0, s.peak_rss - s.rss_before)
             flag = "" if s.peak_reset else " (lifetime peak)"
-            lines.append(f"  {s.step:<20s} {s.wall_s:8.1f} {s.rss_before / _MIB:8.0f}MiB {s.peak_rss / _MIB:6.0f}MiB "
-                         f"{grow / _MIB:7.0f}MiB {grow / r.float32_map_bytes:13.1f} "
+            lines.append(f"  {s.step:<20s} {s.wall_s:8.1f} {s.cpu_s:7.1f} {s.rss_before / _MIB:8.0f}MiB "
+                         f"{s.peak_rss / _MIB:6.0f}MiB {grow / _MIB:7.0f}MiB {grow / r.float32_map_bytes:13.1f} "
                          f"{s.peak_rss / r.float64_cube_bytes:14.2f}  {s.note}{flag}")
         lines.append("")
     return "\n".join(lines).rstrip()
