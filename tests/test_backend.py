@@ -48,6 +48,7 @@ def test_backend_mask_shape_and_georeference(backend, data_dir, tmp_path):
         assert ex.mask.shape == (scene.height, scene.width) and ex.mask.dtype == bool
         assert not (ex.mask & ~cache.valid()).any()
         assert ex.backend == "SPEX model (spex-small, none)"
+        assert ex.selected_pixels > 0  # this patch is ~75 % forest
         assert ex.evidence and all(e.threshold_method == "model" for e in ex.evidence)
         assert ex.labels.shape == ex.mask.shape and len(ex.regions) == int(ex.labels.max())
         prob, _ = backend.probability(scene, "forest", cache)

@@ -113,6 +113,10 @@ class SpexConfig(PretrainedConfig):
             (release: 1.0 / 2.0 / 1.0).
         dice_eps: epsilon of the squared-denominator Dice (1e-3 in the release).
         mask_threshold: logit threshold for the binary mask (0.0 = probability 0.5).
+        text_pixel_similarity: add a text-pixel similarity term (stride-4 features from the
+            encoder's S1/S2 stages and the aggregated map, dotted with the LayerNorm-ed mean
+            condensed prompt) to the decoder logits; False (old configs) = SAM decoder only.
+        text_pixel_width: feature width of that term.
     """
 
     model_type = "spex"
@@ -149,6 +153,8 @@ class SpexConfig(PretrainedConfig):
         dice_loss_weight: float = 1.0,
         dice_eps: float = 1e-3,
         mask_threshold: float = 0.0,
+        text_pixel_similarity: bool = False,
+        text_pixel_width: int = 64,
         initializer_range: float = 0.02,
         **kwargs: Any,
     ) -> None:
@@ -189,6 +195,8 @@ class SpexConfig(PretrainedConfig):
         for name, p in (("aggregator_dropout", aggregator_dropout), ("encoder_drop_path_rate", encoder_drop_path_rate)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {p}")
+        if text_pixel_width < 1:
+            raise ValueError(f"text_pixel_width must be >= 1, got {text_pixel_width}")
         if num_condensed_tokens < 1:
             raise ValueError(f"num_condensed_tokens must be >= 1, got {num_condensed_tokens}")
         internal = decoder_hidden_size // decoder_attention_downsample_rate
@@ -234,6 +242,8 @@ class SpexConfig(PretrainedConfig):
         self.dice_loss_weight = float(dice_loss_weight)
         self.dice_eps = float(dice_eps)
         self.mask_threshold = float(mask_threshold)
+        self.text_pixel_similarity = bool(text_pixel_similarity)
+        self.text_pixel_width = int(text_pixel_width)
         self.initializer_range = float(initializer_range)
         kwargs.setdefault("tie_word_embeddings", bool(getattr(text_config, "tie_word_embeddings", False)))
         super().__init__(**kwargs)

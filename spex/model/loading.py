@@ -30,7 +30,7 @@ QUANTIZATION_MODES: tuple[str, ...] = ("4bit", "8bit", "none")
 #: Top-level modules kept in full precision (matched from the start of the module name,
 #: ``lm_head`` as a suffix).
 SKIP_MODULES: tuple[str, ...] = ("vision_encoder", "aggregator", "projector", "mask_neck", "answer_condenser",
-                                 "instruction_condenser", "mask_decoder", "lm_head")
+                                 "instruction_condenser", "mask_decoder", "text_pixel_head", "lm_head")
 
 
 def quantization_config(mode: str | None) -> BitsAndBytesConfig | None:

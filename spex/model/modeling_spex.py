@@ -11,7 +11,8 @@ Data flow (one convention for training and inference, no ``image_newline``)::
     last-layer LLM states of the answer span  -> pool to K -> answer_condenser      \\
     last-layer LLM states of the instruction  -> pool to K -> instruction_condenser -> prompts
       -> SpexMaskDecoder (SAM two-way, attention_similarity=None) -> logits (B, 1, H/4, W/4)
-      -> bilinear to (H, W) = ``pred_masks``
+      [+ SpexTextPixelHead: S1/S2/F per-pixel features . LayerNorm(mean prompt), when
+         ``config.text_pixel_similarity``] -> bilinear to (H, W) = ``pred_masks``
 
 Spans are boolean masks over the token sequence (True = token belongs to the span); the
 answer span covers the answer's content tokens (not the chat header, not ``<|im_end|>``).
@@ -20,6 +21,7 @@ answer span covers the answer's content tokens (not the chat header, not ``<|im_
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ from .configuration_spex import SpexConfig
 from .encoder import SpexConvNeXtBlock, SpexInternImageLayer, SpexVisionEncoder
 from .loss import bce_loss, dice_loss, lm_loss
 from .mask_decoder import SpexMaskDecoder, SpexMaskNeck
+from .text_pixel import SpexTextPixelHead
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +110,20 @@ class SpexPreTrainedModel(PreTrainedModel):
                          "SpexAggregator", "SpexProjector", "SpexMaskNeck", "SpexCondenser", "SpexMaskDecoder"]
 
     def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
+        # Linear/Conv layers outside the LLM (the LLM dispatches to its own _init_weights)
+        # get PyTorch's default Kaiming-uniform init: under N(0, 0.02) SAM's hypernetwork x
+        # upscaled-embedding product starts at ~1e-4 and the mask path barely learns (measured).
+        # transformers.initialization functions leave weights loaded by from_pretrained alone.
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                fan_in = module.weight.shape[1] * module.weight[0, 0].numel()
+                if isinstance(module, nn.ConvTranspose2d):
+                    fan_in = module.weight.shape[0] * module.weight[0, 0].numel()
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                init.uniform_(module.bias, -bound, bound)
+        else:
+            super()._init_weights(module)
         if isinstance(module, SpexConvNeXtBlock):
             init.constant_(module.gamma, self.config.encoder_layer_scale)
         elif isinstance(module, SpexInternImageLayer):
@@ -137,6 +153,9 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
         self.instruction_condenser = (SpexCondenser(text_hidden, config.decoder_hidden_size)
                                       if config.condition_on_instruction else None)
         self.mask_decoder = SpexMaskDecoder(config)
+        self.text_pixel_head = (SpexTextPixelHead(config.encoder_channels, config.aggregator_channels,
+                                                  config.decoder_hidden_size, config.text_pixel_width)
+                                if config.text_pixel_similarity else None)
         lm_no_split = getattr(self.language_model, "_no_split_modules", None) or []
         self._no_split_modules = list(type(self)._no_split_modules) + [n for n in lm_no_split]
         self.post_init()
@@ -186,10 +205,15 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
 
     def get_image_features(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Visual tokens for the LLM ``(B, h*w, D_llm)`` and the aggregated map ``(B, C, h, w)``."""
+        tokens, fmap, _ = self._vision(pixel_values)
+        return tokens, fmap
+
+    def _vision(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Visual tokens, aggregated map and the encoder stage maps S1..S4."""
         stages = self.vision_encoder(self.normalize_pixels(pixel_values))
         fmap = self.aggregator(stages)
         tokens = self.projector(fmap.flatten(2).transpose(1, 2).to(self.projector.linear_1.weight.dtype))
-        return tokens, fmap
+        return tokens, fmap, stages
 
     def _splice(self, input_ids: torch.Tensor, image_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Token embeddings with visual tokens written at the ``<image>`` positions."""
@@ -235,10 +259,13 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
             prompts = torch.cat([prompts, self.instruction_condenser(ins)], dim=1)
         return prompts
 
-    def _decode_masks(self, fmap: torch.Tensor, prompts: torch.Tensor, size: tuple[int, int]
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _decode_masks(self, fmap: torch.Tensor, prompts: torch.Tensor, size: tuple[int, int],
+                      stages: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.mask_neck(fmap.to(self.mask_neck.conv1.weight.dtype))
         low, iou = self.mask_decoder(emb, prompts)
+        if self.text_pixel_head is not None:
+            sim = self.text_pixel_head(stages, fmap, prompts)
+            low = low.float() + F.interpolate(sim.float(), size=low.shape[-2:], mode="bilinear", align_corners=False)
         return F.interpolate(low.float(), size=size, mode="bilinear", align_corners=False), iou
 
     def _spans(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, is_image: torch.Tensor,
@@ -295,13 +322,13 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
         answer_mask = None if answer_mask is None else answer_mask.to(dev)
         instruction_mask = None if instruction_mask is None else instruction_mask.to(dev)
         height, width = pixel_values.shape[-2:]
-        image_tokens, fmap = self.get_image_features(pixel_values)
+        image_tokens, fmap, stages = self._vision(pixel_values)
         embeds, is_image = self._splice(input_ids, image_tokens)
         hidden = self._language_states(embeds, attention_mask)
         logits = self.language_model.get_output_embeddings()(hidden)
         ans, ins, attended = self._spans(input_ids, attention_mask, is_image, labels, answer_mask, instruction_mask)
         prompts = self._prompts(hidden, ans, ins, attended)
-        pred_masks, iou = self._decode_masks(fmap, prompts, (height, width))
+        pred_masks, iou = self._decode_masks(fmap, prompts, (height, width), stages)
 
         cfg = self.config
         out = SpexOutput(logits=logits, pred_masks=pred_masks, iou_scores=iou, last_hidden_state=hidden)
@@ -365,7 +392,7 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
         if pad is None:
             pad = eos[0] if eos else 0
         height, width = pixel_values.shape[-2:]
-        image_tokens, fmap = self.get_image_features(pixel_values)
+        image_tokens, fmap, stages = self._vision(pixel_values)
         embeds, is_image = self._splice(input_ids, image_tokens)
         bsz = input_ids.shape[0]
         if max_new_tokens > 0:
@@ -401,7 +428,7 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
         hidden = self._language_states(full_embeds, full_attn)
         ans, ins, attended = self._spans(full_ids, full_attn, full_is_image, None, ans_full, ins_full)
         prompts = self._prompts(hidden, ans, ins, attended)
-        pred_masks, iou = self._decode_masks(fmap, prompts, (height, width))
+        pred_masks, iou = self._decode_masks(fmap, prompts, (height, width), stages)
         thr = self.config.mask_threshold if mask_threshold is None else mask_threshold
         return SpexGenerateOutput(sequences=sequences, answer_lengths=first_eos.long(), pred_masks=pred_masks,
                                   masks=pred_masks[:, 0] > thr, iou_scores=iou)

@@ -18,7 +18,8 @@ from spex.train.data import collate_spie
 __all__ = ["finetune_step", "answer_head_step", "MASK_MODULES"]
 
 #: Modules of the mask path (get ``mask_lr_mult`` x the base learning rate in stage B).
-MASK_MODULES: tuple[str, ...] = ("mask_decoder", "mask_neck", "answer_condenser", "instruction_condenser")
+MASK_MODULES: tuple[str, ...] = ("mask_decoder", "mask_neck", "answer_condenser", "instruction_condenser",
+                                 "text_pixel_head")
 
 
 def finetune_step(model, items: list[dict], pad_token_id: int) -> dict[str, torch.Tensor]:

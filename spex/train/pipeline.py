@@ -52,15 +52,9 @@ def build_model(cfg: TrainConfig, tokenizer):
     config.chip_size = cfg.chip
     config.input_zoom = cfg.zoom
     seed_everything(cfg.seed)
-    model = SpexForConditionalGeneration(config)
-    # PyTorch default (Kaiming-uniform) init for the mask path: with the transformers
-    # normal(0, 0.02) init, SAM's hypernetwork x upscaled-embedding product starts at ~1e-4
-    # and the mask decoder receives almost no gradient (measured).
-    for name in MASK_MODULES:
-        for module in getattr(model, name, torch.nn.Identity()).modules():
-            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
-                module.reset_parameters()
-    return model
+    # The mask path's PyTorch-default (Kaiming-uniform) init is done by the model's own
+    # _init_weights (under N(0, 0.02) SAM's hypernetwork product starts at ~1e-4).
+    return SpexForConditionalGeneration(config)
 
 
 def _tokenizer(records: list[dict], cfg: TrainConfig, work: Path, resume: bool):
