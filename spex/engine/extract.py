@@ -24,6 +24,9 @@ __all__ = ["extract", "BACKEND_NAME", "scene_caveats"]
 
 logger = logging.getLogger(__name__)
 
+#: Maps are averaged in row blocks of about this many pixels (bounds the temporaries).
+_BLOCK_PIXELS = 1 << 20
+
 BACKEND_NAME = "spectral engine"
 
 
@@ -90,21 +93,36 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
 def _evidence(r: RuleResult, ctx: RuleContext, mask: np.ndarray, valid: np.ndarray) -> ClassEvidence:
     """Mean primary index over selected pixels of this class vs valid unselected pixels."""
     inside_px = mask & r.mask
-    if r.index == "CLOUD":
-        values = r.mask.astype(np.float32)
-    else:
-        values = ctx.feature(r.index)
-    mean_in = _nanmean(values[inside_px])
-    mean_out = _nanmean(values[valid & ~mask])
+    values = r.mask if r.index == "CLOUD" else ctx.feature(r.index)  # CLOUD: the mask itself, as 0/1
+    mean_in = _masked_mean(values, inside_px)
+    mean_out = _masked_mean(values, valid, exclude=mask)
     return ClassEvidence(target=r.target, index=r.index, formula=r.formula, bands=r.bands,
                          threshold=r.threshold, threshold_method=r.threshold_method, direction=r.direction,
                          mean_inside=mean_in, mean_outside=mean_out, pixels=int(inside_px.sum()),
                          extra_tests=r.extra_tests)
 
 
-def _nanmean(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite.mean(dtype=np.float64)) if finite.size else math.nan
+def _masked_mean(values: np.ndarray, where: np.ndarray, exclude: np.ndarray | None = None) -> float:
+    """Mean (float64) of the finite ``values`` where ``where & ~exclude``; NaN when there are none.
+
+    Summed in row blocks with ``where=`` instead of gathering ``values[where]``: a gather copies
+    every selected value of a full-scene map (4 bytes/pixel) just to average it.
+    """
+    total, count = 0.0, 0
+    if values.ndim != 2:
+        sel = where & np.isfinite(values) & (True if exclude is None else ~exclude)
+        return float(values[sel].mean(dtype=np.float64)) if sel.any() else math.nan
+    step = max(1, _BLOCK_PIXELS // max(values.shape[1], 1))
+    for r0 in range(0, values.shape[0], step):
+        block = values[r0:r0 + step]
+        sel = where[r0:r0 + step] & np.isfinite(block)
+        if exclude is not None:
+            sel &= ~exclude[r0:r0 + step]
+        n = int(np.count_nonzero(sel))
+        if n:
+            total += float(np.sum(block, where=sel, dtype=np.float64))
+            count += n
+    return total / count if count else math.nan
 
 
 def scene_caveats(scene: Scene, ctx: RuleContext) -> list[str]:

@@ -83,7 +83,7 @@ def relabel_by_size(labels: np.ndarray, keep: np.ndarray | None = None) -> tuple
     n_old = int(labels.max()) if labels.size else 0
     if n_old == 0:
         return np.zeros(labels.shape, dtype=np.int32), 0
-    counts = np.bincount(labels.ravel(), minlength=n_old + 1)
+    counts = _label_counts(labels, n_old)
     present = counts > 0
     present[0] = False
     if keep is not None:
@@ -93,6 +93,18 @@ def relabel_by_size(labels: np.ndarray, keep: np.ndarray | None = None) -> tuple
     lut = np.zeros(n_old + 1, dtype=np.int32)
     lut[order] = np.arange(1, order.size + 1, dtype=np.int32)
     return lut[labels], int(order.size)
+
+
+def _label_counts(labels: np.ndarray, n: int) -> np.ndarray:
+    """Pixel count of labels 0..n (int64), accumulated in row blocks: ``np.bincount`` casts
+    its input to int64, so one call on the whole int32 image would copy it at 8 bytes/pixel."""
+    counts = np.zeros(n + 1, dtype=np.int64)
+    if labels.ndim != 2:
+        return np.bincount(labels.ravel(), minlength=n + 1)
+    step = max(1, _BLOCK_PIXELS // max(labels.shape[1], 1))
+    for r0 in range(0, labels.shape[0], step):
+        counts += np.bincount(labels[r0:r0 + step].ravel(), minlength=n + 1)
+    return counts
 
 
 def _centroids(labels: np.ndarray, n: int, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +165,7 @@ def postprocess(mask: np.ndarray, request: ExtractionRequest, *, allowed: np.nda
     labels, n = _label(out)
     if n == 0:
         return out, labels, 0, report
-    counts = np.bincount(labels.ravel(), minlength=n + 1)
+    counts = _label_counts(labels, n)
     keep = counts >= max(1, min_region_pixels)
     keep[0] = False
     dropped = int(n - keep[1:].sum())

@@ -60,6 +60,7 @@ from scipy import ndimage
 from spex.errors import BandError
 from spex.spectral import INDICES, IndexCache, otsu_threshold
 from spex.spectral.cloud import CORE_RADIUS_M, cloud_objects
+from spex.spectral.thresholds import masked_sample
 
 __all__ = [
     "STRICTNESS_STEP", "RuleContext", "RuleResult", "RULES", "evaluate_rule", "required_bands",
@@ -275,7 +276,7 @@ def _threshold(ctx: RuleContext, values: np.ndarray, within: np.ndarray, *, boun
                fallback: float, direction: str, strictness: int,
                step: float = STRICTNESS_STEP) -> tuple[float, str]:
     """Otsu threshold of ``values`` inside ``within``, clamped, then shifted by strictness."""
-    sample = values[within & np.isfinite(values)]
+    sample = masked_sample(values, within)  # the subsample otsu_threshold would draw, no full copy
     if not ctx.cache.scene.calibrated:
         # relative scaling shifts values by unknown amounts: trust the scene's own split more
         # (only towards the class core: index signs stay meaningful under relative scaling)

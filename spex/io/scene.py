@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 ATMOSPHERIC_BANDS: frozenset[str] = frozenset({"coastal", "watervapour", "cirrus", "thermal"})
 #: Longest side of the decimated sample used for identification and scaling statistics.
 SAMPLE_SIZE = 512
+#: Tile side used to build the full-resolution validity memo (bounds the transient band memory).
+VALID_TILE = 1024
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,11 @@ class Scene:
     ``valid()`` is True where every non-atmospheric band has data (coastal, water-vapour,
     cirrus and thermal bands are context only and may additionally be NaN at the edges of
     their coarser footprint).
+
+    The full-resolution validity mask is computed once (tile by tile, on the first
+    full-resolution ``read`` or ``valid`` call) and memoised: bool H x W, 1 byte per pixel
+    (e.g. 120 MB for a 10 980² Sentinel-2 tile). Without it every read would decode (and
+    warp) every core band again just to decide validity.
     """
 
     band_names: tuple[str, ...]
@@ -145,6 +153,8 @@ class Scene:
     _sources: tuple[_BandSource, ...] = field(default=(), repr=False)
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
     _valid_fraction: float = field(default=1.0, repr=False)
+    _valid_memo: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _valid_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # -- context management -------------------------------------------------------------
     def __enter__(self) -> Scene:
@@ -154,8 +164,9 @@ class Scene:
         self.close()
 
     def close(self) -> None:
-        """Close every dataset this scene holds."""
+        """Close every dataset this scene holds (and drop the validity memo)."""
         self._stack.close()
+        self._valid_memo = None
 
     # -- geometry -----------------------------------------------------------------------
     @property
@@ -277,7 +288,8 @@ class Scene:
 
         Notes:
             Memory: 4 bytes x bands x pixels; read large scenes window by window (``windows()``).
-            Validity is decided by the non-atmospheric bands, which are read too when not requested.
+            Validity is decided by the non-atmospheric bands: at full resolution from the memoised
+            validity mask (built once, see the class notes); decimated reads read them at ``out_shape``.
         """
         idx = self._resolve(bands)
         window = self._check_window(window)
@@ -287,17 +299,42 @@ class Scene:
         have: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         for k, i in enumerate(idx):
             arr, bad = self._raw_band(i, window, out_shape)
-            if i in core:
+            if out_shape is not None and i in core:
                 have[i] = (bad, arr == 0 if self._sources[i].allzero_fill else None)
             out[k] = self._sources[i].scaling.apply(arr)
             out[k][bad] = np.nan
-        out[:, self._invalid(window, out_shape, shape, have)] = np.nan
+        if out_shape is None:
+            # full resolution: validity of the window comes from the memo (no re-read of the core bands)
+            out[:, ~self._valid_full()[_slices(window)]] = np.nan
+        else:
+            out[:, self._invalid(window, out_shape, shape, have)] = np.nan
         return out
 
     def valid(self, window: Window | None = None, out_shape: tuple[int, int] | None = None) -> np.ndarray:
-        """bool (h, w): True = valid data in every non-atmospheric band."""
+        """bool (h, w): True = valid data in every non-atmospheric band.
+
+        Full-resolution requests are answered from the memoised mask (a fresh copy, so callers may
+        edit it); decimated ones (``out_shape``) read the core bands at that size.
+        """
         window = self._check_window(window)
+        if out_shape is None:
+            return self._valid_full()[_slices(window)].copy()
         return ~self._invalid(window, out_shape, self._shape(window, out_shape), {})
+
+    def _valid_full(self) -> np.ndarray:
+        """Memoised full-resolution validity (read-only bool H x W), built tile by tile once."""
+        memo = self._valid_memo
+        if memo is not None:
+            return memo
+        with self._valid_lock:
+            if self._valid_memo is None:
+                out = np.empty((self.height, self.width), dtype=bool)
+                for w in self.windows(VALID_TILE):
+                    out[_slices(w)] = ~self._invalid(w, None, (int(w.height), int(w.width)), {})
+                out.flags.writeable = False
+                self._valid_memo = out
+                log.debug("validity memo built for %dx%d scene (%d bytes)", self.width, self.height, out.nbytes)
+            return self._valid_memo
 
     def info(self) -> SceneInfo:
         """Frozen description (sensor, bands with roles, CRS, pixel size, scaling, notes)."""
@@ -319,6 +356,14 @@ class Scene:
 
 
 # ---------------------------------------------------------------------------------------
+def _slices(window: Window | None) -> tuple[slice, slice]:
+    """Array slices of a checked (integer) window; the whole array for None."""
+    if window is None:
+        return slice(None), slice(None)
+    r0, c0 = int(window.row_off), int(window.col_off)
+    return slice(r0, r0 + int(window.height)), slice(c0, c0 + int(window.width))
+
+
 def _allzero_fill(ds: rasterio.io.DatasetReader) -> bool:
     """Integer files without a nodata value: pixels that are 0 in every band are padding."""
     return ds.nodata is None and ds.count > 1 and np.issubdtype(np.dtype(ds.dtypes[0]), np.integer)

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from skimage.filters import threshold_otsu
 
-__all__ = ["ThresholdResult", "otsu_threshold"]
+__all__ = ["ThresholdResult", "otsu_threshold", "masked_sample"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ MIN_CLASS_FRACTION: Final[float] = 0.005
 #: Percentiles of the histogram range; trims ratio blow-ups (e.g. EVI over dark pixels).
 RANGE_PERCENTILES: Final[tuple[float, float]] = (0.1, 99.9)
 _SEED: Final[int] = 0
+#: Rows of a map are scanned in blocks of about this many pixels (bounds the temporaries).
+_BLOCK_PIXELS: Final[int] = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,39 @@ def otsu_threshold(values: np.ndarray, *, bounds: tuple[float, float], fallback:
     if raw < lo or raw > hi:
         return ThresholdResult(min(max(raw, lo), hi), "otsu-clamped", raw)
     return ThresholdResult(raw, "otsu", raw)
+
+
+def masked_sample(values: np.ndarray, within: np.ndarray) -> np.ndarray:
+    """The finite ``values[within]`` that :func:`otsu_threshold` would use, without a full-size copy.
+
+    Returns exactly ``values[within & isfinite(values)]`` when that holds at most
+    :data:`MAX_SAMPLES` values; otherwise the same seeded subsample ``otsu_threshold`` draws
+    from that array (same multiset of values, in ascending index order; the histogram, the
+    percentiles and so the threshold are order-independent and therefore identical).
+
+    Notes:
+        Scans 2-D maps in row blocks: peak extra memory is one block plus the (at most
+        MAX_SAMPLES) sample, instead of a bool map and a copy of every selected value.
+    """
+    values = np.asarray(values)
+    within = np.asarray(within, dtype=bool)
+    if values.ndim != 2 or values.shape != within.shape:
+        return values[within & np.isfinite(values)]
+    step = max(1, _BLOCK_PIXELS // max(values.shape[1], 1))
+    blocks = [slice(r0, r0 + step) for r0 in range(0, values.shape[0], step)]
+    counts = np.array([np.count_nonzero(within[b] & np.isfinite(values[b])) for b in blocks], dtype=np.int64)
+    total = int(counts.sum())
+    if total <= MAX_SAMPLES:
+        return values[within & np.isfinite(values)]
+    picks = np.sort(np.random.default_rng(_SEED).integers(0, total, MAX_SAMPLES))
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    parts = []
+    for k, b in enumerate(blocks):
+        lo, hi = np.searchsorted(picks, starts[k]), np.searchsorted(picks, starts[k + 1])
+        if hi > lo:
+            selected = values[b][within[b] & np.isfinite(values[b])]
+            parts.append(selected[picks[lo:hi] - starts[k]])
+    return np.concatenate(parts)
 
 
 def _is_bimodal(counts: np.ndarray, centers: np.ndarray, t: float) -> bool:

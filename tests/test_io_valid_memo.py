@@ -1,0 +1,91 @@
+"""Scene validity memo: built once, equal to the per-band computation, and read() no longer re-reads
+every core band of a window just to decide its validity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import VIRGINIA
+from rasterio.windows import Window
+
+from spex.io import Scene, open_scene
+from spex.io import scene as scene_mod
+
+WINDOWS = (Window(0, 0, 200, 200), Window(10, 20, 30, 40), Window(150, 130, 50, 70), Window(63, 64, 65, 66))
+
+
+@pytest.fixture()
+def virginia(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Scene]:
+    # small tiles, so the memo of the 200 x 200 crop is built from several (warped) windows
+    monkeypatch.setattr(scene_mod, "VALID_TILE", 64)
+    with open_scene([data_dir / f for f in VIRGINIA]) as s:
+        yield s
+
+
+def _old_valid(scene: Scene, window: Window | None) -> np.ndarray:
+    """Validity as computed before the memo: every core band read for this very window."""
+    shape = (scene.height, scene.width) if window is None else (int(window.height), int(window.width))
+    return ~scene._invalid(window, None, shape, {})
+
+
+def _old_read(scene: Scene, bands: list[str], window: Window) -> np.ndarray:
+    """read() as computed before the memo (own bad pixels + core-band validity of the window)."""
+    out = []
+    for name in bands:
+        i = scene.band_names.index(name)
+        arr, bad = scene._raw_band(i, window, None)
+        band = scene._sources[i].scaling.apply(arr)
+        band[bad] = np.nan
+        out.append(band)
+    cube = np.stack(out).astype(np.float32)
+    cube[:, ~_old_valid(scene, window)] = np.nan
+    return cube
+
+
+def test_memo_equals_the_full_extent_computation(virginia: Scene) -> None:
+    assert any(s.warped for s in virginia._sources)  # the 20 m and 60 m bands are warped onto the 10 m grid
+    old = _old_valid(virginia, None)
+    assert 0 < old.sum() <= old.size
+    memo = virginia.valid()
+    assert memo.dtype == bool and memo.shape == (200, 200)
+    np.testing.assert_array_equal(memo, old)
+    for w in WINDOWS:
+        np.testing.assert_array_equal(virginia.valid(window=w), _old_valid(virginia, w))
+
+
+def test_read_matches_the_old_computation(virginia: Scene) -> None:
+    bands = ["red", "nir", "swir1", "cirrus"]
+    for w in WINDOWS:
+        np.testing.assert_array_equal(virginia.read(bands, window=w), _old_read(virginia, bands, w))
+    # decimated reads keep their own path
+    small = virginia.read(["red"], out_shape=(50, 50))
+    assert small.shape == (1, 50, 50) and np.isfinite(small).any()
+    assert virginia.valid(out_shape=(50, 50)).shape == (50, 50)
+
+
+def test_read_after_valid_reads_only_the_requested_bands(virginia: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+    virginia.valid()  # builds the memo (every core band, once)
+    calls: list[int] = []
+    raw = Scene._raw_band
+
+    def counted(self: Scene, i: int, window: Window | None, out_shape: tuple[int, int] | None):
+        calls.append(i)
+        return raw(self, i, window, out_shape)
+
+    monkeypatch.setattr(Scene, "_raw_band", counted)
+    cube = virginia.read(["red", "nir"], window=Window(10, 20, 30, 40))
+    assert cube.shape == (2, 40, 30)
+    assert sorted(calls) == sorted(virginia.band_names.index(b) for b in ("red", "nir"))
+    calls.clear()
+    virginia.valid(window=Window(0, 0, 100, 100))
+    virginia.valid()
+    assert calls == []  # validity is a memo lookup now
+
+
+def test_valid_returns_an_editable_copy(virginia: Scene) -> None:
+    a = virginia.valid()
+    a[:] = False
+    assert virginia.valid().any()
