@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,17 @@ def data_dir() -> Path:
 def assets_dir() -> Path:
     """The repository's assets folder (demo scene, leaflet, checkpoint)."""
     return ASSETS
+
+
+@pytest.fixture(scope="module")
+def virginia(data_dir: Path):
+    """The small 3-file Sentinel-2 Virginia crop (10/20/60 m) and its index cache."""
+    from spex.io import open_scene
+    from spex.spectral import IndexCache
+    from helpers import VIRGINIA
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scene = open_scene([data_dir / f for f in VIRGINIA])
+    with scene:
+        yield scene, IndexCache(scene)

@@ -14,19 +14,7 @@ from spex.engine.reply import format_area, region_lonlat
 from spex.engine.request import ExtractionRequest
 from spex.errors import InstructionError
 from spex.io import open_scene
-from spex.spectral import IndexCache
 
-VIRGINIA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
-            "s2l1c_virginia_small_60m_B01-B09-B10.tif")
-
-
-@pytest.fixture(scope="module")
-def virginia(data_dir: Path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scene = open_scene([data_dir / f for f in VIRGINIA])
-    with scene:
-        yield scene, IndexCache(scene)
 
 
 def test_labels_match_regions(virginia) -> None:

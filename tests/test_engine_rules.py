@@ -18,8 +18,6 @@ from spex.errors import BandError
 from spex.io import open_scene
 from spex.spectral import IndexCache
 
-VIRGINIA = ("s2l1c_virginia_small_10m_B02-B03-B04-B08.tif", "s2l1c_virginia_small_20m_B05-B06-B07-B8A-B11-B12.tif",
-            "s2l1c_virginia_small_60m_B01-B09-B10.tif")
 
 
 def _write(path: Path, cube: np.ndarray, crs: str | None = "EPSG:32633", res: float = 30.0,
@@ -61,15 +59,6 @@ def test_rules_on_spyndex_spectra(spyndex_points, target, label, min_recall, min
 def test_water_and_vegetation_are_disjoint_on_spectra(spyndex_points) -> None:
     ctx, _ = spyndex_points
     assert not (evaluate_rule("water", ctx).mask & evaluate_rule("vegetation", ctx).mask).any()
-
-
-@pytest.fixture(scope="module")
-def virginia(data_dir: Path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scene = open_scene([data_dir / f for f in VIRGINIA])
-    with scene:
-        yield scene, IndexCache(scene)
 
 
 def test_virginia_water_is_physical(virginia) -> None:
