@@ -255,8 +255,9 @@ def write_regions_geojson(extraction: Extraction, scene: Scene, path: Path, *,
                                             polygons=polygons)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as fh:
-            json.dump(collection, fh, separators=(",", ":"), allow_nan=False)
+        # json.dumps (one shot) uses the C encoder; json.dump streams through the pure-Python one,
+        # which is ~10x slower on scenes with thousands of regions.
+        path.write_text(json.dumps(collection, separators=(",", ":"), allow_nan=False), encoding="utf-8")
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot write GeoJSON {path}: {exc}") from exc
     return path
