@@ -89,3 +89,19 @@ def test_valid_returns_an_editable_copy(virginia: Scene) -> None:
     a = virginia.valid()
     a[:] = False
     assert virginia.valid().any()
+
+
+def test_decimated_validity_comes_from_the_memo_once_built(virginia: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = virginia.valid(out_shape=(50, 50))  # no memo yet: the core bands are read at 50 x 50
+    full = virginia.valid()
+    calls: list[int] = []
+    real = Scene._raw_band
+    monkeypatch.setattr(Scene, "_raw_band", lambda self, i, w, o: calls.append(i) or real(self, i, w, o))
+    after = virginia.valid(out_shape=(50, 50))
+    assert calls == []  # answered from the memo, no band read
+    rows = ((np.arange(50) + 0.5) * full.shape[0] / 50).astype(int)
+    assert np.array_equal(after, full[np.ix_(rows, rows)])
+    assert (after == before).mean() > 0.98  # same answer as decimating the bands, up to resampling
+    cube = virginia.read(["red"], out_shape=(50, 50))
+    assert calls == [virginia.band_names.index("red")]  # only the requested band is read
+    assert np.array_equal(np.isfinite(cube[0]), after & np.isfinite(cube[0]))
