@@ -124,3 +124,22 @@ def test_loss_plot_without_matplotlib(tmp_path):
     path = plot_losses(rows, ["loss", "lm"], tmp_path / "p.png", title="t")
     from PIL import Image
     assert Image.open(path).size[0] > 100
+
+
+def test_spectral_priors_and_prompt_class_probe_train(spie_dir, tmp_path):
+    """The shipped recipe's options: in-model spectral priors, class balance and the prompt-class probe."""
+    from dataclasses import replace
+
+    model = TINY_MODEL | {"spectral_priors": [["nir", "red"], ["green", "swir1"]], "band_presence": True,
+                          "text_pixel_similarity": True, "text_pixel_spectral": True}
+    cfg = replace(_cfg(2, 12), model=model, prompt_class_weight=1.0, class_balance=1.0, text_embedding_std=1.0)
+    out = tmp_path / "model"
+    train(cfg, spie_dir, out, work_dir=tmp_path / "state")
+    log = read_log(tmp_path / "state" / "finetune_log.jsonl")
+    assert all("prompt_ce" in r for r in log)
+    assert log[-1]["prompt_ce"] < log[0]["prompt_ce"]
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["spectral_priors"] == model["spectral_priors"] and saved["text_pixel_spectral"]
+    # the probe is a training aid only: nothing of it is in the shipped weights
+    from safetensors.torch import load_file
+    assert not [k for k in load_file(out / "model.safetensors") if k.startswith("probe")]

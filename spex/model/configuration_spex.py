@@ -17,6 +17,8 @@ from transformers import AutoConfig, PretrainedConfig, Qwen2Config
 
 from spex.bands import CANONICAL_BANDS
 
+from .spectral_priors import validate_priors
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_BAND_STATS", "ENCODER_TYPES", "SpexConfig"]
@@ -117,6 +119,13 @@ class SpexConfig(PretrainedConfig):
             encoder's S1/S2 stages and the aggregated map, dotted with the LayerNorm-ed mean
             condensed prompt) to the decoder logits; False (old configs) = SAM decoder only.
         text_pixel_width: feature width of that term.
+        spectral_priors: ``(a, b)`` band-name pairs whose normalised differences
+            ``(a - b) / (a + b)`` are computed inside the model and fed to the encoder
+            beside the bands (see :mod:`spex.model.spectral_priors`); empty = bands only.
+        band_presence: also feed one 0/1 channel per band saying whether it was present.
+        text_pixel_spectral: add a full-resolution per-pixel term to the text-pixel
+            similarity (a pixel MLP over bands + priors dotted with the prompt), so mask
+            edges follow pixels rather than the stride-4 grid. Needs ``text_pixel_similarity``.
     """
 
     model_type = "spex"
@@ -155,6 +164,9 @@ class SpexConfig(PretrainedConfig):
         mask_threshold: float = 0.0,
         text_pixel_similarity: bool = False,
         text_pixel_width: int = 64,
+        spectral_priors: Sequence[Sequence[str]] = (),
+        band_presence: bool = False,
+        text_pixel_spectral: bool = False,
         initializer_range: float = 0.02,
         **kwargs: Any,
     ) -> None:
@@ -195,6 +207,9 @@ class SpexConfig(PretrainedConfig):
         for name, p in (("aggregator_dropout", aggregator_dropout), ("encoder_drop_path_rate", encoder_drop_path_rate)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {p}")
+        spectral_priors = validate_priors(spectral_priors, band_names)
+        if text_pixel_spectral and not text_pixel_similarity:
+            raise ValueError("text_pixel_spectral needs text_pixel_similarity=True")
         if text_pixel_width < 1:
             raise ValueError(f"text_pixel_width must be >= 1, got {text_pixel_width}")
         if num_condensed_tokens < 1:
@@ -244,6 +259,9 @@ class SpexConfig(PretrainedConfig):
         self.mask_threshold = float(mask_threshold)
         self.text_pixel_similarity = bool(text_pixel_similarity)
         self.text_pixel_width = int(text_pixel_width)
+        self.spectral_priors = spectral_priors
+        self.band_presence = bool(band_presence)
+        self.text_pixel_spectral = bool(text_pixel_spectral)
         self.initializer_range = float(initializer_range)
         kwargs.setdefault("tie_word_embeddings", bool(getattr(text_config, "tie_word_embeddings", False)))
         super().__init__(**kwargs)
@@ -253,6 +271,11 @@ class SpexConfig(PretrainedConfig):
     def image_stride(self) -> int:
         """Input pixels per visual token side (the aggregated map is at stride 16)."""
         return 16
+
+    @property
+    def num_input_channels(self) -> int:
+        """Encoder input channels: bands, then spectral priors, then presence flags."""
+        return self.num_bands * (2 if self.band_presence else 1) + len(self.spectral_priors)
 
     @property
     def size_multiple(self) -> int:

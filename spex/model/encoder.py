@@ -10,7 +10,7 @@ InternImage weights map onto them, see :mod:`spex.model.convert_release`):
   core is a depthwise 3x3 convolution: exactly what DCNv3 computes with zero offsets,
   a learned per-channel 3x3 filter instead of content-dependent sampling.
 
-Input: normalised bands ``(B, N, H, W)``; output: 4 channels-first maps.
+Input: normalised bands (+ spectral priors) ``(B, C_in, H, W)``; output: 4 channels-first maps.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ class SpexVisionEncoder(nn.Module):
     def __init__(self, config: SpexConfig) -> None:
         super().__init__()
         channels, depths = config.encoder_channels, config.encoder_depths
-        self.stem = SpexStem(config.num_bands, channels[0])
+        self.stem = SpexStem(config.num_input_channels, channels[0])
         total = sum(depths)
         rates = [config.encoder_drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear schedule
         block_cls = SpexConvNeXtBlock if config.encoder_type == "convnext-ms" else SpexInternImageLayer

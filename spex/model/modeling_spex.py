@@ -3,7 +3,9 @@
 Data flow (one convention for training and inference, no ``image_newline``)::
 
     pixel_values (B, N, H, W) reflectance in config.band_names order
-      -> per-band normalisation (NaN -> band mean) -> SpexVisionEncoder -> S1..S4
+      -> per-band normalisation (NaN -> band mean)
+         [+ SpexSpectralPriors: normalised differences, band-presence flags, when configured]
+      -> SpexVisionEncoder -> S1..S4
       -> SpexAggregator -> F (B, C, H/16, W/16)
            |-> flatten -> SpexProjector -> visual tokens, spliced at the ``<image>`` tokens
            |   (the prompt holds exactly (H/16)*(W/16) of them) -> causal LM
@@ -11,8 +13,10 @@ Data flow (one convention for training and inference, no ``image_newline``)::
     last-layer LLM states of the answer span  -> pool to K -> answer_condenser      \\
     last-layer LLM states of the instruction  -> pool to K -> instruction_condenser -> prompts
       -> SpexMaskDecoder (SAM two-way, attention_similarity=None) -> logits (B, 1, H/4, W/4)
-      [+ SpexTextPixelHead: S1/S2/F per-pixel features . LayerNorm(mean prompt), when
-         ``config.text_pixel_similarity``] -> bilinear to (H, W) = ``pred_masks``
+      [+ SpexTextPixelHead: bounded cosine of S1/S2/F per-pixel features with LayerNorm(mean prompt),
+         when ``config.text_pixel_similarity``] -> bilinear to (H, W)
+      [+ full-resolution spectral term of the same head, when ``config.text_pixel_spectral``]
+      = ``pred_masks``
 
 Spans are boolean masks over the token sequence (True = token belongs to the span); the
 answer span covers the answer's content tokens (not the chat header, not ``<|im_end|>``).
@@ -42,6 +46,7 @@ from .configuration_spex import SpexConfig
 from .encoder import SpexConvNeXtBlock, SpexInternImageLayer, SpexVisionEncoder
 from .loss import bce_loss, dice_loss, lm_loss
 from .mask_decoder import SpexMaskDecoder, SpexMaskNeck
+from .spectral_priors import SpexSpectralPriors
 from .text_pixel import SpexTextPixelHead
 
 logger = logging.getLogger(__name__)
@@ -62,6 +67,7 @@ class SpexOutput(ModelOutput):
         pred_masks: ``(B, 1, H, W)`` mask logits at input resolution (> threshold = selected).
         iou_scores: ``(B, 1)`` decoder's predicted IoU.
         last_hidden_state: ``(B, L, D)`` last-layer (post-norm) LLM states.
+        prompt_embeds: ``(B, K or 2K, W)`` condensed prompt tokens that conditioned the mask.
     """
 
     loss: torch.FloatTensor | None = None
@@ -73,6 +79,7 @@ class SpexOutput(ModelOutput):
     pred_masks: torch.FloatTensor | None = None
     iou_scores: torch.FloatTensor | None = None
     last_hidden_state: torch.FloatTensor | None = None
+    prompt_embeds: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -143,6 +150,8 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
     def __init__(self, config: SpexConfig) -> None:
         super().__init__(config)
         text_hidden = config.text_config.hidden_size
+        self.spectral_priors = (SpexSpectralPriors(config.band_names, config.spectral_priors, config.band_presence)
+                                if config.spectral_priors or config.band_presence else None)
         self.vision_encoder = SpexVisionEncoder(config)
         self.aggregator = SpexAggregator(config.encoder_channels, config.aggregator_channels,
                                          config.aggregator_groups, config.aggregator_dropout)
@@ -154,7 +163,8 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
                                       if config.condition_on_instruction else None)
         self.mask_decoder = SpexMaskDecoder(config)
         self.text_pixel_head = (SpexTextPixelHead(config.encoder_channels, config.aggregator_channels,
-                                                  config.decoder_hidden_size, config.text_pixel_width)
+                                                  config.decoder_hidden_size, config.text_pixel_width,
+                                                  config.num_input_channels if config.text_pixel_spectral else 0)
                                 if config.text_pixel_similarity else None)
         lm_no_split = getattr(self.language_model, "_no_split_modules", None) or []
         self._no_split_modules = list(type(self)._no_split_modules) + [n for n in lm_no_split]
@@ -203,17 +213,26 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
         std = torch.tensor(self.config.band_std, device=x.device).view(1, n, 1, 1)
         return torch.nan_to_num((x - mean) / std, nan=0.0, posinf=0.0, neginf=0.0).to(dtype)
 
+    def encoder_input(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Normalised bands, then the spectral priors and presence flags when configured."""
+        x = self.normalize_pixels(pixel_values)
+        if self.spectral_priors is None:
+            return x
+        priors = self.spectral_priors(pixel_values.to(x.device))
+        return torch.cat([x, priors.to(x.dtype)], dim=1)
+
     def get_image_features(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Visual tokens for the LLM ``(B, h*w, D_llm)`` and the aggregated map ``(B, C, h, w)``."""
         tokens, fmap, _ = self._vision(pixel_values)
         return tokens, fmap
 
     def _vision(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Visual tokens, aggregated map and the encoder stage maps S1..S4."""
-        stages = self.vision_encoder(self.normalize_pixels(pixel_values))
+        """Visual tokens, aggregated map and [encoder input, S1..S4] (the input feeds the pixel term)."""
+        x = self.encoder_input(pixel_values)
+        stages = self.vision_encoder(x)
         fmap = self.aggregator(stages)
         tokens = self.projector(fmap.flatten(2).transpose(1, 2).to(self.projector.linear_1.weight.dtype))
-        return tokens, fmap, stages
+        return tokens, fmap, [x, *stages]
 
     def _splice(self, input_ids: torch.Tensor, image_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Token embeddings with visual tokens written at the ``<image>`` positions."""
@@ -261,12 +280,17 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
 
     def _decode_masks(self, fmap: torch.Tensor, prompts: torch.Tensor, size: tuple[int, int],
                       stages: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mask logits at ``size``; ``stages`` is ``[encoder input, S1..S4]`` from :meth:`_vision`."""
         emb = self.mask_neck(fmap.to(self.mask_neck.conv1.weight.dtype))
         low, iou = self.mask_decoder(emb, prompts)
+        full = None
         if self.text_pixel_head is not None:
-            sim = self.text_pixel_head(stages, fmap, prompts)
+            sim, full = self.text_pixel_head(stages[1:], fmap, prompts, stages[0])
             low = low.float() + F.interpolate(sim.float(), size=low.shape[-2:], mode="bilinear", align_corners=False)
-        return F.interpolate(low.float(), size=size, mode="bilinear", align_corners=False), iou
+        logits = F.interpolate(low.float(), size=size, mode="bilinear", align_corners=False)
+        if full is not None:
+            logits = logits + F.interpolate(full.float(), size=size, mode="bilinear", align_corners=False)
+        return logits, iou
 
     def _spans(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, is_image: torch.Tensor,
                labels: torch.Tensor | None, answer_mask: torch.Tensor | None,
@@ -331,7 +355,8 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
         pred_masks, iou = self._decode_masks(fmap, prompts, (height, width), stages)
 
         cfg = self.config
-        out = SpexOutput(logits=logits, pred_masks=pred_masks, iou_scores=iou, last_hidden_state=hidden)
+        out = SpexOutput(logits=logits, pred_masks=pred_masks, iou_scores=iou, last_hidden_state=hidden,
+                         prompt_embeds=prompts)
         total = None
         if labels is not None:
             labels = labels.masked_fill(is_image, -100)

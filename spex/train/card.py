@@ -41,15 +41,49 @@ def _verdict(rows) -> str:
 
 
 def _text_pixel_line(cfg: dict) -> str:
-    """Architecture bullet for the text-pixel similarity term (only when the config enables it)."""
+    """Architecture bullets for the text-pixel similarity term (only when the config enables it)."""
     model = cfg.get("model", {})
     if not model.get("text_pixel_similarity"):
         return ""
-    return (f"- Text-pixel similarity term (LISA/CLIPSeg-style), added to the SAM decoder's stride-4 logits:\n"
-            f"  per-pixel features (width {model.get('text_pixel_width', 64)}) from encoder stages S1 (stride 4), "
-            "S2 (stride 8) and the aggregated map,\n  dotted with a projection of the LayerNorm-ed mean condensed "
-            "prompt, plus a prompt-dependent bias: a fine-stride,\n  directly class-conditional path that the "
-            "SAM decoder refines.\n")
+    width = model.get("text_pixel_width", 64)
+    text = (f"- Text-pixel similarity term (LISA/CLIPSeg-style), added to the SAM decoder's stride-4 logits:\n"
+            f"  per-pixel features (width {width}) from encoder stages S1 (stride 4), S2 (stride 8) and the\n"
+            "  aggregated map, compared with a projection of the LayerNorm-ed mean condensed prompt as a\n"
+            "  bounded, CLIP-style logit `scale * (cosine + tanh(bias))` (learned scale, at most 50).\n")
+    if model.get("text_pixel_spectral"):
+        text += ("- Full-resolution spectral term: a per-pixel MLP over the encoder input (bands + spectral priors)\n"
+                 "  compared with its own projection of the prompt, in the same bounded form, so mask edges follow\n"
+                 "  pixels rather than the stride-4 grid.\n")
+    return text
+
+
+def _budget_note(cfg: dict, stage: dict, name: str) -> str:
+    """Say so when a stage stopped at its time budget: its step count then depends on the machine."""
+    planned = (cfg.get(name) or {}).get("steps")
+    if not planned or stage.get("steps", planned) >= planned:
+        return ""
+    return (f" The stage stopped at its time budget of {cfg[name].get('max_minutes')} min, at step "
+            f"{stage.get('steps')} of {planned}, so a faster machine runs more steps.")
+
+
+def _input_lines(cfg: dict) -> str:
+    """Architecture bullets for the model input: bands, spectral priors, presence flags."""
+    model = cfg.get("model", {})
+    bands = model.get("band_names", [])
+    priors = model.get("spectral_priors", [])
+    lines = (f"- Input: {len(bands)} bands **{', '.join(bands)}** (reflectance, normalised per band in the model).\n"
+             "  Bands a scene lacks and invalid pixels are passed as NaN and become the band mean (0 after\n"
+             f"  normalisation); training dropped NIR/SWIR at random (p = {cfg.get('band_dropout')}) so that 4-band "
+             "and RGB scenes still work.\n")
+    if priors:
+        pairs = ", ".join(f"({a} − {b}) / ({a} + {b})" for a, b in priors)
+        lines += (f"- Spectral priors computed inside the model and fed to the encoder beside the bands "
+                  f"({len(priors)} normalised differences: {pairs}); 0 where a band is missing. They are "
+                  "unchanged by a common gain (illumination, overall L1C vs L2A brightness), which helps on scenes unlike the "
+                  "training ones.\n")
+    if model.get("band_presence"):
+        lines += "- One 0/1 presence channel per band, so a missing band is not mistaken for an average one.\n"
+    return lines
 
 
 def model_card(summary: dict, rows) -> str:
@@ -85,11 +119,7 @@ Load it with `spex.model.load_spex("assets/spex-small")`, or run it on a scene w
 """ + "\n".join(f"| {k} | {v:,} |" for k, v in params.items() if k != "total") + f"""
 | **total** | **{params.get('total', 0):,}** |
 
-- Input: {len(cfg.get('model', {}).get('band_names', []))} bands **{bands}** (reflectance, normalised per band in the
-  model). Bands a scene lacks and invalid pixels are passed as NaN and become the band mean (0 after
-  normalisation); training dropped NIR/SWIR at random (p = {cfg.get('band_dropout')}) so that 4-band and RGB scenes
-  still work. There is no separate presence channel: a missing band looks like an average one.
-- Chips of {cfg.get('chip')} × {cfg.get('chip')} px, zoomed ×{cfg.get('zoom')} (nearest neighbour) before the model so
+{_input_lines(cfg)}- Chips of {cfg.get('chip')} × {cfg.get('chip')} px, zoomed ×{cfg.get('zoom')} (nearest neighbour) before the model so
   that its stride-16 visual tokens cover {16 // max(1, cfg.get('zoom') or 1)} native pixels; whole scenes are tiled with a
   quarter-chip overlap and the probabilities blended with linear ramps.
 - Encoder: ConvNeXt-style N-band stem + 4 stages; multiscale aggregation; tiny Qwen2 text model
@@ -119,23 +149,27 @@ dataset outside the repository, trains, saves, evaluates, writes this card). Con
 - Stage A (masked band / patch reconstruction of the encoder on {summary.get('chips')} unlabelled chips):
   {pre.get('steps')} steps, {pre.get('seconds')} s.
 - Stage B (instruction tuning of the whole model on the mask: 2·BCE + Dice with the ignore mask, mask path at
-  {cfg.get('mask_lr_mult')}× the learning rate, mask conditioned on the instruction span): {fine.get('steps')} steps,
-  {fine.get('seconds')} s.
+  {cfg.get('mask_lr_mult')}× the learning rate, mask conditioned on the instruction span; classes balanced with
+  strength {cfg.get('class_balance')}; a training-only linear probe of the requested class on the condensed prompt,
+  weight {cfg.get('prompt_class_weight')}): {fine.get('steps')} steps, {fine.get('seconds')} s.{_budget_note(cfg, fine, 'finetune')}
 - Stage C (answer text: LM cross-entropy on the answers, only the LM output head trainable, so the states
   that condition the mask do not move): {head.get('steps')} steps, {head.get('seconds')} s.
-- Why B and C are separate (measured on small overfit tests of 160–240 steps, Pearson correlation of mask
-  logits with the target): one class (vegetation, 64 chips) with the LM loss in the objective (weight 1.0 or
-  0.1, or with the LM states detached) gave a spatially constant mask (correlation ≈ 0.00); mask loss alone
-  0.57, with the language prompts zeroed 0.76. Two classes, mask loss alone: 0.48. Six classes (256 chips),
-  mask loss alone, varied or canonical instructions: ≈ 0.01. So in this tiny model the language prompt is
-  what the SAM-style decoder fails to learn from in minutes, and more classes make it worse. The mask path
-  uses PyTorch's default initialisation instead of N(0, 0.02), under which SAM's hypernetwork product starts
-  at ~1e-4 and receives almost no gradient. Even so, on a synthetic two-class task (water vs vegetation
-  chosen by the instruction) the SAM decoder alone stayed at IoU 0 for both classes after 120 steps, and the
-  previous checkpoint (SAM decoder only) returned empty masks everywhere (held-out IoU 0.000). Adding the
-  text-pixel similarity term (see Architecture) reached IoU 0.94 / 0.91 (water / vegetation) on that task
-  in 135 steps. Stage B is short on purpose: a 1,600-step run of the same recipe (same rates, cosine decay)
-  ended with empty masks on every held-out class again, while 360 steps gave the scores below.
+- What made the mask learn (each measured on this machine; the previous checkpoint, without these, scored
+  0.000 / 0.446 / 0.000 / 0.000 IoU on rstoolbox water / forest / built / bare):
+  - **Token embeddings at N(0, {cfg.get('text_embedding_std')})** instead of the LM's N(0, 0.02). With the tiny
+    from-scratch LM, the O(1) visual tokens reach every text position through attention and drown the
+    instruction's own tokens, so the condensed prompt barely depended on the request: the class probe stayed
+    at chance (cross-entropy 1.79 = ln 6) for 75 steps and the mask BCE at ≈ 0.66 ("the average target").
+    With O(1) embeddings the probe reached 99 % accuracy by step 375 and the BCE fell to ≈ 0.2.
+  - **Bounded text-pixel logits.** A raw dot product let the prompt query grow without limit: at lr 1e-2 the
+    BCE exploded to ≈ 90 within 5 steps, and long runs at the old rates ended with empty masks. The cosine form
+    stays bounded.
+  - **Spectral priors and the full-resolution spectral term** (see Architecture).
+  - PyTorch's default initialisation outside the LM (under N(0, 0.02) SAM's hypernetwork product starts at
+    ~1e-4 and the mask path receives almost no gradient).
+- Why B and C are separate: in small overfit tests, the LM loss in the same objective (weight 1.0 or 0.1)
+  left the mask spatially constant (Pearson correlation with the target ≈ 0.00, against 0.57 with the mask
+  loss alone).
 - Total training wall time {summary.get('wall_s')} s on {summary.get('threads')} CPU threads (torch
   {summary.get('torch')}), shared with other jobs. Seeded; resumable with `--resume`.
 - Loss curves: `training/pretrain_loss.png`, `training/finetune_loss.png`.
@@ -158,7 +192,8 @@ Checkpoint size: {_mb(summary.get('checkpoint_bytes', 0))}.
 ## Limits (honest)
 
 - Trained for minutes on a few small scenes; most targets are pseudo-labels from the spectral engine, so
-  the model mostly imitates the engine and cannot be more accurate than it on those classes.
+  on water, built-up and bare soil the model imitates the engine and is not more accurate than it. Where it
+  learned from real labels (eo-learn forest and grass) it can beat the engine on the same place.
 - The generated text comes from a linear head on frozen states: it is templated and short and not a
   reliable description (counts and locations can be wrong); the mask does not depend on it. Use the
   measured regions in the engine's reply instead.

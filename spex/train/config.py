@@ -55,6 +55,9 @@ class TrainConfig:
     finetune: LoopConfig = field(default_factory=lambda: LoopConfig(steps=600, batch_size=8, lr=1e-3))
     answer_head: LoopConfig = field(default_factory=lambda: LoopConfig(steps=100, batch_size=8, lr=5e-3))
     mask_lr_mult: float = 5.0          # stage B: the mask path learns this much faster
+    prompt_class_weight: float = 0.0   # stage B: weight of the prompt-class probe (see finetune.PromptClassHead)
+    text_embedding_std: float | None = None  # re-initialise the LM token embeddings with this std (None: LM's own)
+    class_balance: float = 0.0         # 0 = records as built; 1 = every class repeated up to the largest one
     seed: int = 0
 
     @classmethod

@@ -111,7 +111,7 @@ class SpieDataset(torch.utils.data.Dataset):
             chat = _trim(chat, self.max_length)
         target = (mask == 1).astype(np.float32)
         z = self.zoom
-        return {"pixels": torch.from_numpy(zoom(pixels, z)), "chat": chat,
+        return {"pixels": torch.from_numpy(zoom(pixels, z)), "chat": chat, "class": rec.get("class"),
                 "mask": torch.from_numpy(zoom(target, z)), "mask_valid": torch.from_numpy(zoom(valid, z))}
 
 

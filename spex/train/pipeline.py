@@ -22,12 +22,12 @@ from spex.errors import SpexError
 from spex.spie.builder import load_records
 from spex.train.config import TrainConfig
 from spex.train.data import ChipDataset, SpieDataset
-from spex.train.finetune import MASK_MODULES, answer_head_step, finetune_step
+from spex.train.finetune import MASK_MODULES, PromptClassHead, answer_head_step, finetune_step
 from spex.train.loop import run_loop, seed_everything
 from spex.train.pretrain import ReconstructionHead, pretrain_step
 from spex.train.tokenizer import IM_END, IMAGE, PAD, train_tokenizer
 
-__all__ = ["build_model", "train", "write_model_card", "count_parameters"]
+__all__ = ["balance_classes", "build_model", "train", "write_model_card", "count_parameters"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,33 @@ def build_model(cfg: TrainConfig, tokenizer):
     seed_everything(cfg.seed)
     # The mask path's PyTorch-default (Kaiming-uniform) init is done by the model's own
     # _init_weights (under N(0, 0.02) SAM's hypernetwork product starts at ~1e-4).
-    return SpexForConditionalGeneration(config)
+    model = SpexForConditionalGeneration(config)
+    if cfg.text_embedding_std:
+        # A from-scratch LM with N(0, 0.02) token embeddings: the O(1) visual tokens reach every
+        # text position through attention and drown the instruction's own tokens (~2 % of the
+        # state), so the condensed prompt hardly depends on what was asked (a linear probe of
+        # the requested class stayed at chance for 75 steps; measured). O(1) embeddings fix that.
+        torch.nn.init.normal_(model.get_input_embeddings().weight, std=cfg.text_embedding_std)
+    return model
+
+
+def balance_classes(records: list[dict], strength: float) -> list[dict]:
+    """Repeat records of rare classes: class ``c`` gets ``(n_max / n_c) ** strength`` copies (rounded).
+
+    Why: with one class per record the loss is dominated by the most frequent classes (here
+    engine pseudo-labels of vegetation and built-up), and rare ones (grass, forest) end up
+    as an empty mask. ``strength`` 0 keeps the list, 1 equalises the classes.
+    """
+    if strength <= 0 or not records:
+        return records
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["class"]] = counts.get(r["class"], 0) + 1
+    top = max(counts.values())
+    reps = {c: max(1, round((top / n) ** strength)) for c, n in counts.items()}
+    logger.info("class balance (strength %.2f): %s", strength,
+                ", ".join(f"{c} {counts[c]} x{reps[c]}" for c in sorted(counts)))
+    return [r for r in records for _ in range(reps[r["class"]])]
 
 
 def _tokenizer(records: list[dict], cfg: TrainConfig, work: Path, resume: bool):
@@ -81,6 +107,7 @@ def train(cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, work_d
         raise SpexError(f"no records with split {list(cfg.splits)} in {data_dir}")
     records = [r for r in records for _ in range(1 if r.get("pseudo") else max(1, cfg.labelled_repeat))
                if r.get("instruction") != "spie" or zlib.crc32(r["id"].encode()) % 1000 < 1000 * cfg.spie_keep]
+    records = balance_classes(records, cfg.class_balance)
     (work / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     t0 = time.monotonic()
     tokenizer = _tokenizer(records, cfg, work, resume)
@@ -106,10 +133,13 @@ def train(cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, *, work_d
     groups = [r.get("instruction") == "spie" for r in records]
     mask_params = [p for n, p in model.named_parameters() if n.split(".")[0] in MASK_MODULES]
     other_params = [p for n, p in model.named_parameters() if n.split(".")[0] not in MASK_MODULES]
+    probe = PromptClassHead(config.decoder_hidden_size, sorted({r["class"] for r in records}))
     state_b = run_loop("finetune", cfg.finetune, work,
-                       params=[{"params": other_params}, {"params": mask_params, "lr_mult": cfg.mask_lr_mult}],
-                       modules={"model": model},
-                       step_fn=lambda idx: finetune_step(model, [ds[i] for i in idx], config.pad_token_id),
+                       params=[{"params": other_params}, {"params": mask_params, "lr_mult": cfg.mask_lr_mult},
+                               {"params": list(probe.parameters())}],
+                       modules={"model": model, "probe": probe},
+                       step_fn=lambda idx: finetune_step(model, [ds[i] for i in idx], config.pad_token_id,
+                                                         probe, cfg.prompt_class_weight),
                        n_items=len(ds), groups=groups, resume=resume)
 
     if state_b.advanced:

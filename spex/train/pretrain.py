@@ -67,7 +67,10 @@ def pretrain_step(model, head: ReconstructionHead, items: list[dict]) -> dict[st
     valid = torch.stack([it["valid"] for it in items])
     present = torch.stack([it["present"] for it in items])
     target = model.normalize_pixels(pixels)
-    corrupted, hidden = hide(target, present)
+    _, hidden = hide(target, present)
+    # Hidden values become NaN reflectance: the same path as a band the sensor lacks
+    # (0 after normalisation, spectral priors and presence flags switched off there).
+    corrupted = model.encoder_input(pixels.masked_fill(hidden, float("nan")))
     pred = head(model.vision_encoder(corrupted), tuple(target.shape[-2:]))
     loss = reconstruction_loss(pred, target, hidden, valid)
     return {"loss": loss, "recon_mse": loss.detach()}
