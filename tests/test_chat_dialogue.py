@@ -265,3 +265,23 @@ def test_local_chat_model_loads_offline_generates_and_falls_back(tmp_path: Path)
     assert isinstance(raw, AIMessage) and isinstance(raw.content, str)
     with pytest.raises(ModelError, match="nothing is downloaded"):
         LocalChatModel(model_path=str(tmp_path / "missing")).load()
+
+
+def test_dialogue_with_the_shipped_spex_model(virginia, assets_dir: Path, tmp_path: Path) -> None:
+    """`--backend spex`: extraction, refinement and undo run on the model, and the reply says so."""
+    from spex.model.backend import SpexBackend
+
+    dialogue = Dialogue(default_services(SpexBackend(assets_dir / "spex-small", device="cpu")),
+                        work_dir=tmp_path / "work")
+    state = loaded(dialogue, virginia)
+    state = dialogue.respond(state, "extract the water bodies", [])
+    first = reply(state)
+    assert "SPEX model (spex-small" in first, first
+    assert "selected where the model's probability > 0.50; MNDWI is measured as evidence" in first, first
+    assert state.extraction is not None and state.extraction.selected_pixels > 0
+    n_regions = len(state.extraction.regions)
+    state = dialogue.respond(state, "only the ones larger than 1 ha", [])
+    assert state.extraction is not None and 0 < len(state.extraction.regions) < n_regions
+    assert all(r.area_m2 >= 10_000 for r in state.extraction.regions)
+    state = dialogue.respond(state, "undo", [])
+    assert len(state.extraction.regions) == n_regions

@@ -82,7 +82,10 @@ def _evidence_text(ev: ClassEvidence) -> str:
     if ev.index == "CLOUD":
         text = (f"- **{label}**: {ev.formula}; {ev.pixels:,} px selected.")
         return text
-    if math.isnan(ev.threshold):
+    if ev.threshold_method == "model":  # a learned backend: the index is evidence, not the selection rule
+        thr = "model decision" if math.isnan(ev.threshold) else f"the model's probability > {ev.threshold:.2f}"
+        thr += f"; {ev.index} is measured as evidence, not used to select"
+    elif math.isnan(ev.threshold):
         thr = "model decision"
     else:
         method = _METHOD_WORDS.get(ev.threshold_method.split(",")[0], ev.threshold_method)
@@ -96,7 +99,7 @@ def _evidence_text(ev: ClassEvidence) -> str:
     if ev.extra_tests:
         text += " Also required: " + "; ".join(ev.extra_tests) + "."
     if ev.bands:
-        text += " Bands used: " + ", ".join(ev.bands) + "."
+        text += (" Index bands: " if ev.threshold_method == "model" else " Bands used: ") + ", ".join(ev.bands) + "."
     return text
 
 

@@ -227,9 +227,7 @@ class SpexBackend:
             mean_out = _nanmean(values[valid & ~mask]) if values is not None else math.nan
             evidence.append(ClassEvidence(target=target, index=index, formula=formula, bands=tuple(bands),
                                           threshold=float(threshold), threshold_method="model", direction=">",
-                                          mean_inside=mean_in, mean_outside=mean_out, pixels=int(inside.sum()),
-                                          extra_tests=("model probability > threshold (the index is reported "
-                                                       "as evidence, not used to select)",)))
+                                          mean_inside=mean_in, mean_outside=mean_out, pixels=int(inside.sum())))
         return evidence, index_maps
 
 
