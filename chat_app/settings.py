@@ -37,6 +37,7 @@ class Settings:
     max_history: int = 200
     max_undo: int = 20
     demo_dir: Path = REPO_ROOT / "assets" / "demo"
+    open_demo: bool = True  # each new page opens with the demo scene loaded (off: empty chat)
     work_dir: Path = Path(tempfile.gettempdir()) / "spex_chat"
     delete_cache: tuple[int, int] = (3600, 7200)
     state_ttl_s: int = 4 * 3600  # an idle session's scene and cache are released after this
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optional local chat LLM folder/id that chooses the tools (env SPEX_CHAT_MODEL); "
                         "default: the rule-based interpreter")
     p.add_argument("--max-file-size-mb", type=int, default=None, help="upload limit per file (default 500)")
+    p.add_argument("--no-demo", action="store_true",
+                   help="open on an empty chat instead of the bundled demo scene (env SPEX_OPEN_DEMO=0)")
     return p
 
 
@@ -94,4 +97,5 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
         quantization=None if quant == "none" else quant,
         chat_model=args.chat_model or env.get("SPEX_CHAT_MODEL") or None,
         max_file_size_mb=args.max_file_size_mb or int(env.get("SPEX_MAX_FILE_SIZE_MB", "500")),
+        open_demo=not args.no_demo and env.get("SPEX_OPEN_DEMO", "1").strip().lower() not in ("0", "false", "no"),
     )

@@ -45,8 +45,8 @@ HEADER = (
 )
 
 PLACEHOLDER = (
-    "**Start:** click **Load demo scene** (Sentinel-2 L1C, Virginia) or upload a GeoTIFF with the paperclip, "
-    "then ask e.g. *extract the water bodies*."
+    "**Start:** the demo scene (Sentinel-2 L1C, Virginia) loads here; click **Load demo scene** to reload it, "
+    "or upload your own GeoTIFF with the paperclip, then ask e.g. *extract the water bodies*."
 )
 
 MAP_EMPTY = "<p style='padding:1em;opacity:.7'>The map appears here once a scene is loaded.</p>"
@@ -239,6 +239,10 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
                 shutil.rmtree(settings.work_dir / request.session_hash, ignore_errors=True)
 
         demo.unload(cleanup)
+        if settings.open_demo and dialogue.demo_files():
+            # Every new page opens on the bundled real scene, ready for a question (about 1 s).
+            demo.load(load_demo, [state], view_outputs, api_visibility="private", show_progress="minimal",
+                      show_progress_on=[chatbot], concurrency_id="turn", concurrency_limit=2)
     return demo
 
 

@@ -34,11 +34,20 @@ def _require_chromium() -> None:
     pytest.skip(f"{CHROMIUM} not installed")
 
 
+def _serve(settings: Settings, dialogue=None) -> tuple[object, str]:  # noqa: ANN001
+    demo = build_demo(settings, dialogue)
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=settings.port, quiet=True,
+                            **launch_kwargs(settings))
+    return demo, url
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _require_chromium()
     port = free_port()
-    settings = Settings(work_dir=tmp_path_factory.mktemp("browser_work"), port=port)
+    # empty start, so the assertions below can only be met by the upload
+    settings = Settings(work_dir=tmp_path_factory.mktemp("browser_work"), port=port, open_demo=False)
     dialogue = make_dialogue(settings)
     respond = dialogue.respond
 
@@ -48,10 +57,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return respond(state, text, files, progress)
 
     dialogue.respond = respond_or_crash
-    demo = build_demo(settings, dialogue)
-    demo.queue()
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                            **launch_kwargs(settings))
+    demo, url = _serve(settings, dialogue)
     try:
         yield url
     finally:
@@ -111,3 +117,31 @@ def test_upload_ask_refine_in_the_browser(app_url: str, data_dir: Path, tmp_path
             expect(chat).to_contain_text("Undone", timeout=TURN_TIMEOUT_MS)
         finally:
             browser.close()
+
+
+def test_page_opens_on_the_demo_scene(tmp_path: Path) -> None:
+    """`python app.py` opens on the bundled real scene: preview and map are there before any click."""
+    from playwright.sync_api import expect, sync_playwright
+
+    _require_chromium()
+    demo, url = _serve(Settings(work_dir=tmp_path / "work", port=free_port()))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page.goto(url, wait_until="load")
+                chat = page.locator("#spex-chat")
+                expect(chat).to_contain_text("Scene loaded", timeout=TURN_TIMEOUT_MS)
+                expect(chat).to_contain_text("Sentinel-2", timeout=TURN_TIMEOUT_MS)
+                frame = page.frame_locator("#spex-map iframe")
+                expect(frame.locator(".leaflet-container")).to_be_visible(timeout=30_000)
+                box = page.locator("#spex-input textarea")
+                expect(box).to_be_editable(timeout=TURN_TIMEOUT_MS)
+                box.fill("extract the water bodies")
+                box.press("Enter")
+                expect(chat).to_contain_text("Found", timeout=TURN_TIMEOUT_MS)
+            finally:
+                browser.close()
+    finally:
+        demo.close()

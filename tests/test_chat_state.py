@@ -129,6 +129,9 @@ def test_settings_from_cli_and_env() -> None:
     assert (s.host, s.port, s.backend, s.chat_model) == ("0.0.0.0", 8081, "spectral", "/m")
     assert parse_settings([], env={"GRADIO_SERVER_PORT": "9000"}).port == 9000
     assert parse_settings([], env={}).host == "127.0.0.1"
+    assert parse_settings([], env={}).open_demo
+    assert not parse_settings(["--no-demo"], env={}).open_demo
+    assert not parse_settings([], env={"SPEX_OPEN_DEMO": "0"}).open_demo
     with pytest.raises(ValueError, match="--model"):
         Settings(backend="spex")
     with pytest.raises(ValueError, match="port"):
