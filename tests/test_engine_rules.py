@@ -287,3 +287,44 @@ def test_cloud_objects_in_rules_keep_clouds_and_free_white_roofs(tmp_path: Path)
         cloud = evaluate_rule("cloud", ctx).mask
         assert cloud[5:35, 5:35].all() and not cloud[50:53, 50:53].any()
         assert not (evaluate_rule("vegetation", ctx).mask & cloud).any()
+
+
+def _farm_and_town(tmp_path: Path, res: float) -> Path:
+    """Crops with a uniform bare field (rows/cols 8-31) and a town block of mixed roofs, asphalt
+    and gardens (rows/cols 40-59), at ``res`` metres per pixel."""
+    rng = np.random.default_rng(3)
+    #                  blue  green red   nir   swir1 swir2
+    crop = np.array([0.04, 0.08, 0.05, 0.40, 0.20, 0.10], dtype=np.float32)
+    soil = np.array([0.08, 0.11, 0.14, 0.22, 0.30, 0.24], dtype=np.float32)
+    town = np.array([[0.20, 0.22, 0.24, 0.28, 0.33, 0.31],   # bright roof
+                     [0.06, 0.07, 0.08, 0.11, 0.16, 0.15],   # dark roof
+                     [0.09, 0.10, 0.11, 0.13, 0.18, 0.17],   # asphalt
+                     [0.04, 0.08, 0.05, 0.35, 0.20, 0.10]],  # garden
+                    dtype=np.float32)
+    cube = np.empty((6, 64, 64), dtype=np.float32)
+    cube[:] = crop[:, None, None]
+    cube[:, 8:32, 8:32] = soil[:, None, None]
+    kinds = rng.choice(4, size=(20, 20), p=[0.3, 0.25, 0.3, 0.15])
+    cube[:, 40:60, 40:60] = town[kinds].transpose(2, 0, 1)
+    cube *= rng.uniform(0.98, 1.02, cube.shape).astype(np.float32)
+    return _write(tmp_path / f"farm_town_{res:.0f}m.tif", cube, res=res)
+
+
+def test_bare_field_borders_are_not_built_up(tmp_path: Path) -> None:
+    """Soil at a field's border sits next to crop and passes the NDVI texture test; the field's
+    uniform interior marks it as a field border (10 m). The town's mixed fabric stays built-up."""
+    names = ["blue", "green", "red", "nir", "swir1", "swir2"]
+    with open_scene(_farm_and_town(tmp_path, 10.0), bands=names) as scene:
+        res = evaluate_rule("built", RuleContext(IndexCache(scene)))
+        bare = evaluate_rule("bare", RuleContext(IndexCache(scene))).mask
+    field = np.zeros(res.mask.shape, dtype=bool)
+    field[8:32, 8:32] = True
+    assert not res.mask[field].any()
+    assert bare[field].mean() > 0.9  # the border goes to bare soil instead
+    town = res.mask[40:60, 40:60]
+    assert town.mean() > 0.4
+    assert any("uniform unvegetated area" in t for t in res.extra_tests)
+    # At 30 m a dense town is as uniform as a field, so the test is not applied there.
+    with open_scene(_farm_and_town(tmp_path, 30.0), bands=names) as scene:
+        res30 = evaluate_rule("built", RuleContext(IndexCache(scene)))
+    assert not any("uniform unvegetated area" in t for t in res30.extra_tests)

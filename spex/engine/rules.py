@@ -111,6 +111,18 @@ UNVEGETATED_MIN_SWIR1: Final[float] = 0.08
 BUILT_MIN_HETEROGENEITY: Final[float] = 0.05
 #: Ground scale of the texture window: a few houses with their gardens and street (5x5 px at 10 m).
 TEXTURE_SCALE_M: Final[float] = 50.0
+#: Homogeneous unvegetated "cores" (fields, sand bars): every pixel of a ~BUILT_CORE_M square is
+#: unvegetated land and the visible brightness of that land varies by less than
+#: BUILT_CORE_MAX_VIS_STD within the texture window (urban land alternates dark and bright roofs,
+#: asphalt and concrete: >= ~0.03 on the rstoolbox town; bare fields and river sand: < ~0.01).
+BUILT_CORE_M: Final[float] = 50.0
+BUILT_CORE_MAX_VIS_STD: Final[float] = 0.015
+#: Built-up pixels within this distance of such a core are its edge (a field border mixes soil and
+#: crop, which passes the NDVI texture test), not a town.
+BUILT_CORE_MARGIN_M: Final[float] = 30.0
+#: Only at pixels this fine are roofs, streets and gardens resolved, so that a town is not uniform;
+#: at 30 m (Landsat) dense city blocks average out to uniform pixels (seen on Olinda, L7).
+BUILT_CORE_MAX_PIXEL_M: Final[float] = 15.0
 #: Bare soil: at most sparse green cover.
 BARE_MAX_NDVI: Final[float] = 0.3
 #: 4-band built-up proxy: NDVI below this.
@@ -242,12 +254,7 @@ def _local_feature(ctx: RuleContext, name: str) -> np.ndarray:
         elif name == "NDVI_STD":
             ndvi = ctx.feature("NDVI")
             ok = np.isfinite(ndvi)
-            x = np.where(ok, ndvi, 0.0).astype(np.float32)
-            size = texture_window(ctx)
-            w = ndimage.uniform_filter(ok.astype(np.float32), size)
-            m1 = ndimage.uniform_filter(x, size) / np.maximum(w, 1e-6)
-            m2 = ndimage.uniform_filter(x * x, size) / np.maximum(w, 1e-6)
-            out = np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
+            out = masked_local_std(ndvi, ok, texture_window(ctx))
             out[~ok] = np.nan
         elif name == "RG":
             r, g = ctx.band("red"), ctx.band("green")
@@ -553,6 +560,36 @@ def _unvegetated_land(ctx: RuleContext, s: int) -> tuple[np.ndarray, float, str]
     return cand, thr, method
 
 
+def masked_local_std(values: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+    """Standard deviation of ``values`` over the ``mask`` pixels of each ``size`` window (0 where none)."""
+    ok = mask & np.isfinite(values)
+    w = ndimage.uniform_filter(ok.astype(np.float32), size)
+    x = np.where(ok, values, 0.0).astype(np.float32)
+    m1 = ndimage.uniform_filter(x, size) / np.maximum(w, 1e-6)
+    m2 = ndimage.uniform_filter(x * x, size) / np.maximum(w, 1e-6)
+    return np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
+
+
+def _homogeneous_core_margin(ctx: RuleContext, land: np.ndarray) -> np.ndarray:
+    """Pixels within BUILT_CORE_MARGIN_M of a homogeneous unvegetated core (see BUILT_CORE_*).
+
+    Why: the NDVI texture test lets through the borders of bare fields (soil next to crop is
+    as heterogeneous as roofs next to gardens). A town has no ~50 m square of land whose
+    brightness is uniform; a field or a sand bar does, and its border lies next to it.
+    """
+    pixel = float(min(ctx.cache.scene.pixel_size_m)) if ctx.cache.scene.crs is not None else 0.0
+    if not 0 < pixel <= BUILT_CORE_MAX_PIXEL_M:
+        return np.zeros_like(land)
+    core_px = max(3, int(round(BUILT_CORE_M / pixel)))
+    margin_px = max(1, int(round(BUILT_CORE_MARGIN_M / pixel)))
+    vis = (ctx.band("red") + ctx.band("green") + ctx.band("blue")) / 3 if ctx.has("blue") else ctx.band("red")
+    uniform = land & (masked_local_std(vis, land, texture_window(ctx)) < BUILT_CORE_MAX_VIS_STD)
+    core = ndimage.binary_opening(uniform, np.ones((core_px, core_px), dtype=bool))
+    if not core.any():
+        return core
+    return ndimage.binary_dilation(core, iterations=margin_px)
+
+
 def _heterogeneous_regions(mask: np.ndarray, texture: np.ndarray, minimum: float) -> np.ndarray:
     """Keep pixels of ``mask`` whose neighbourhood texture is at least ``minimum``.
 
@@ -582,8 +619,15 @@ def _built(ctx: RuleContext, s: int) -> RuleResult:
             extra.append(f"urban texture: local NDVI standard deviation (~50 m window) >= "
                          f"{BUILT_MIN_HETEROGENEITY} (roofs, streets and gardens alternate; fields, sand and "
                          "rock are homogeneous)")
+            margin = _homogeneous_core_margin(ctx, cand)
+            mask = mask & ~margin
+            if margin.any():
+                extra.append(f"not within {BUILT_CORE_MARGIN_M:.0f} m of a uniform unvegetated area of at least "
+                             f"{BUILT_CORE_M:.0f} m x {BUILT_CORE_M:.0f} m (visible-brightness std < "
+                             f"{BUILT_CORE_MAX_VIS_STD}): the borders of bare fields and sand bars")
             caveats.append("Large homogeneous built areas (airport aprons, big industrial roofs) can fail the "
-                           "texture test and go to bare soil; small isolated farm buildings pass it.")
+                           "texture test and go to bare soil, and so can buildings right next to a bare field; "
+                           "small isolated farm buildings pass it.")
         if not ctx.has("swir2"):
             caveats.append("No SWIR2 band: moist soil cannot be told from built-up by SWIR shape.")
         return _result(ctx, "built", mask, "NDBI", thr, method, ">", tuple(extra), tuple(caveats),
