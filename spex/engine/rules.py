@@ -190,6 +190,15 @@ class RuleContext:
     def valid(self) -> np.ndarray:
         return self.cache.valid()
 
+    @property
+    def ground_pixel_m(self) -> float | None:
+        """Ground pixel size in metres (the finer axis); None when not georeferenced or unknown."""
+        scene = self.cache.scene
+        if scene.crs is None:
+            return None
+        pixel = float(min(scene.pixel_size_m))
+        return pixel if pixel > 0 else None
+
     def band(self, name: str) -> np.ndarray:
         if name == "nir" and "nir" not in self.bands and "nir08" in self.bands:
             name = "nir08"
@@ -219,9 +228,7 @@ class RuleContext:
             if not self.has("blue", "green", "red"):
                 mask = np.zeros(self.valid().shape, dtype=bool)
             else:
-                scene = self.cache.scene
-                pixel = float(min(scene.pixel_size_m)) if scene.crs is not None else None
-                mask = cloud_objects(self.cache.cloud() & self.valid(), pixel)
+                mask = cloud_objects(self.cache.cloud() & self.valid(), self.ground_pixel_m)
             self._features["cloud_objects"] = mask
         return self._features["cloud_objects"]
 
@@ -271,8 +278,8 @@ def _local_feature(ctx: RuleContext, name: str) -> np.ndarray:
 
 def texture_window(ctx: RuleContext) -> int:
     """Odd window size (pixels) covering ~TEXTURE_SCALE_M on the ground, 3..51."""
-    pixel = float(min(ctx.cache.scene.pixel_size_m))
-    if not pixel > 0 or ctx.cache.scene.crs is None:
+    pixel = ctx.ground_pixel_m
+    if pixel is None:
         return 3
     size = int(round(TEXTURE_SCALE_M / pixel))
     size += 1 - size % 2
@@ -379,8 +386,8 @@ def _water_edge_width(ctx: RuleContext, index: str) -> int:
     """
     if not ctx.cache.scene.calibrated:
         return 0
-    pixel = float(min(ctx.cache.scene.pixel_size_m))
-    if not pixel > 0 or ctx.cache.scene.crs is None:
+    pixel = ctx.ground_pixel_m
+    if pixel is None:
         return 1
     if index == "MNDWI" and ctx.cache.scene.sensor.startswith("Sentinel-2"):
         return max(1, int(math.ceil(WATER_EDGE_MAX_M / pixel - 1e-6)))
@@ -577,12 +584,12 @@ def _homogeneous_core_margin(ctx: RuleContext, land: np.ndarray) -> np.ndarray:
     as heterogeneous as roofs next to gardens). A town has no ~50 m square of land whose
     brightness is uniform; a field or a sand bar does, and its border lies next to it.
     """
-    pixel = float(min(ctx.cache.scene.pixel_size_m)) if ctx.cache.scene.crs is not None else 0.0
-    if not 0 < pixel <= BUILT_CORE_MAX_PIXEL_M:
+    pixel = ctx.ground_pixel_m
+    if pixel is None or pixel > BUILT_CORE_MAX_PIXEL_M:
         return np.zeros_like(land)
     core_px = max(3, int(round(BUILT_CORE_M / pixel)))
     margin_px = max(1, int(round(BUILT_CORE_MARGIN_M / pixel)))
-    vis = (ctx.band("red") + ctx.band("green") + ctx.band("blue")) / 3 if ctx.has("blue") else ctx.band("red")
+    vis = ctx.feature("VIS") if ctx.has("blue") else ctx.band("red")
     uniform = land & (masked_local_std(vis, land, texture_window(ctx)) < BUILT_CORE_MAX_VIS_STD)
     core = ndimage.binary_opening(uniform, np.ones((core_px, core_px), dtype=bool))
     if not core.any():

@@ -288,8 +288,8 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
             sim, full = self.text_pixel_head(stages[1:], fmap, prompts, stages[0])
             low = low.float() + F.interpolate(sim.float(), size=low.shape[-2:], mode="bilinear", align_corners=False)
         logits = F.interpolate(low.float(), size=size, mode="bilinear", align_corners=False)
-        if full is not None:
-            logits = logits + F.interpolate(full.float(), size=size, mode="bilinear", align_corners=False)
+        if full is not None:  # already at the input size: the spectral term works per input pixel
+            logits = logits + full.float()
         return logits, iou
 
     def _spans(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, is_image: torch.Tensor,

@@ -63,7 +63,6 @@ class SpexSpectralPriors(nn.Module):
         self.index_a = [index[a] for a, _ in pairs]
         self.index_b = [index[b] for _, b in pairs]
         self.presence = bool(presence)
-        self.num_channels = len(pairs) + (len(band_names) if presence else 0)
 
     def forward(self, reflectance: torch.Tensor) -> torch.Tensor:
         x = reflectance.float()
