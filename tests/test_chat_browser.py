@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,19 @@ def _page(url: str) -> Iterator[Any]:
             yield page
         finally:
             browser.close()
+
+
+def _settled_width(locator: Any, timeout_s: float = 10.0) -> float:
+    """On-screen width of an element once it stops changing (Leaflet zooms with an animation)."""
+    deadline, last = time.monotonic() + timeout_s, -1.0
+    while time.monotonic() < deadline:
+        box = locator.bounding_box()
+        width = box["width"] if box else 0.0
+        if width == last and width > 0:
+            return width
+        last = width
+        time.sleep(0.5)
+    return max(last, 0.0)
 
 
 def _serve(settings: Settings, dialogue=None) -> tuple[object, str]:  # noqa: ANN001
@@ -100,6 +114,9 @@ def test_upload_ask_refine_in_the_browser(app_url: str, data_dir: Path, tmp_path
         expect(box).to_be_editable(timeout=TURN_TIMEOUT_MS)
         n_images = chat.locator("img").count()
         assert n_images >= 2  # preview + overlay
+        # the first map fills its panel with the scene (fitted once laid out), not a world view
+        first_map = page.frame_locator("#spex-map iframe").locator(".leaflet-image-layer").first
+        assert _settled_width(first_map) > 150
 
         box.fill("only keep the ones larger than 5 ha")
         box.press("Enter")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import logging
 import re
 from pathlib import Path
@@ -288,4 +289,26 @@ def map_html(scene: Scene, extraction: Extraction | None = None, *, overlay_png:
     fmap.get_root().html.add_child(folium.Element(_caption_html(scene, extraction, bands_text)))
     folium.LayerControl(collapsed=True).add_to(fmap)
     fmap.fit_bounds(bounds)
+    fmap.get_root().script.add_child(folium.Element(_REFIT_JS % {"map": fmap.get_name(), "bounds": json.dumps(bounds)}))
     return _strip_external(fmap.get_root().render())
+
+
+#: fit_bounds runs when the page is parsed; a page rendered in a container that is not laid out
+#: yet (an iframe whose panel is still being drawn) has size 0 there, and Leaflet then shows the
+#: whole world with the scene as an invisible dot (seen in the browser after an upload). For the
+#: first 5 s, and on every resize, fit again whenever the map has a size but its view is far
+#: wider than the scene needs; a view the fit produced, or a user's zoom in, is left alone.
+_REFIT_JS: Final[str] = """
+(function () {
+  var map = %(map)s, bounds = %(bounds)s, ticks = 0;
+  function refit() {
+    map.invalidateSize({pan: false});
+    var size = map.getSize();
+    if (size.x > 0 && size.y > 0 && map.getZoom() < map.getBoundsZoom(bounds) - 1) {
+      map.fitBounds(bounds, {animate: false});
+    }
+  }
+  window.addEventListener("resize", refit);
+  var timer = setInterval(function () { refit(); if (++ticks >= 20) { clearInterval(timer); } }, 250);
+})();
+"""
