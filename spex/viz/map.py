@@ -299,7 +299,7 @@ def map_html(scene: Scene, extraction: Extraction | None = None, *, overlay_png:
 #: first 5 s, and on every resize, fit again whenever the map has a size but its view is far
 #: wider than the scene needs; a view the fit produced, or a user's zoom in, is left alone.
 _REFIT_JS: Final[str] = """
-(function () {
+setTimeout(function () {  // deferred: this runs before folium's script has created the map
   var map = %(map)s, bounds = %(bounds)s, ticks = 0;
   function refit() {
     map.invalidateSize({pan: false});
@@ -310,5 +310,5 @@ _REFIT_JS: Final[str] = """
   }
   window.addEventListener("resize", refit);
   var timer = setInterval(function () { refit(); if (++ticks >= 20) { clearInterval(timer); } }, 250);
-})();
+}, 0);
 """
