@@ -115,3 +115,25 @@ def test_shipped_model_masks_follow_the_request(backend, data_dir):
             assert (model & engine).sum() / (model | engine).sum() > floor, target
             masks[target] = model
     assert (masks["water"] & masks["vegetation"]).sum() < 0.01 * masks["water"].sum()
+
+
+def test_probability_is_computed_once_per_scene_and_class(backend, data_dir, monkeypatch):
+    """Refinements and undo re-threshold the memoised probability instead of re-running the model."""
+    calls = []
+    original = backend._probability
+
+    def counted(cube, target):  # noqa: ANN001, ANN202
+        calls.append(target)
+        return original(cube, target)
+
+    monkeypatch.setattr(backend, "_probability", counted)
+    with open_scene(data_dir / "eolearn_s2l1c_2015-07-11_13band.tif") as scene:
+        cache = IndexCache(scene)
+        first = backend.extract(scene, ExtractionRequest(targets=("forest",)), cache)
+        stricter = backend.extract(scene, ExtractionRequest(targets=("forest",), strictness=2), cache)
+        again = backend.extract(scene, ExtractionRequest(targets=("forest",)), cache)
+        assert calls == ["forest"]
+        assert np.array_equal(first.mask, again.mask) and stricter.selected_pixels <= first.selected_pixels
+        assert any(k.startswith("spex-probability:") for k in cache.cached()) and cache.nbytes() > 0
+        backend.extract(scene, ExtractionRequest(targets=("forest",)), IndexCache(scene))  # another cache
+        assert calls == ["forest", "forest"]

@@ -130,3 +130,19 @@ def test_real_sentinel2_three_resolutions(data_dir: Path):
         # lagoon / salt-marsh crop: some open water (MNDWI > 0) and some vegetation (NDVI > 0.3)
         assert 0.01 < np.nanmean(cache.index("MNDWI") > 0) < 0.99
         assert np.nanmean(cache.index("NDVI") > 0.3) > 0.05
+
+
+def test_memo_computes_once_and_counts_its_arrays(scene: FakeScene):
+    cache = IndexCache(scene)
+    calls = []
+
+    def compute():  # noqa: ANN202
+        calls.append(1)
+        return np.ones((scene.height, scene.width), np.float32), ["answer"]
+
+    first = cache.memo("model:water", compute)
+    assert cache.memo("model:water", compute) is first and len(calls) == 1
+    assert "model:water" in cache.cached() and cache.nbytes() == 4 * scene.height * scene.width
+    cache.clear()
+    cache.memo("model:water", compute)
+    assert len(calls) == 2

@@ -98,28 +98,36 @@ class SpexBackend:
 
         return PLAIN_TEMPLATES[0].format(c=class_words(target))
 
-    def _cube(self, scene, cache) -> tuple[np.ndarray, list[str]]:
-        """Model-band reflectance (N, H, W), NaN where the band is missing or the pixel invalid."""
-        names = list(self.model.config.band_names)
-        cube = np.full((len(names), scene.height, scene.width), np.nan, dtype=np.float32)
-        used = []
-        valid = cache.valid()
-        for j, band in enumerate(names):
-            if scene.has(band):
-                cube[j] = np.where(valid, cache.band(band), np.nan)
-                used.append(band)
+    def _bands_used(self, scene) -> list[str]:
+        """The model's bands this scene has (BandError without red, green and blue)."""
+        used = [band for band in self.model.config.band_names if scene.has(band)]
         if not {"red", "green", "blue"} <= set(used):
             raise BandError(f"the SPEX model needs at least red, green and blue; this scene has "
                             f"{', '.join(scene.band_names)}")
-        return cube, used
+        return used
+
+    def _cube(self, scene, cache) -> np.ndarray:
+        """Model-band reflectance (N, H, W), NaN where the band is missing or the pixel invalid."""
+        names = list(self.model.config.band_names)
+        used = set(self._bands_used(scene))
+        cube = np.full((len(names), scene.height, scene.width), np.nan, dtype=np.float32)
+        valid = cache.valid()
+        for j, band in enumerate(names):
+            if band in used:
+                cube[j] = np.where(valid, cache.band(band), np.nan)
+        return cube
 
     def probability(self, scene, target: str, cache=None) -> tuple[np.ndarray, list[str]]:
-        """Stitched class probability (H, W) float32 and one generated answer per chip."""
+        """Stitched class probability (H, W) float32 and one generated answer per chip.
+
+        Memoised in ``cache`` (per scene), so refinements and undo only re-threshold it.
+        """
         from spex.spectral import IndexCache
 
         cache = cache or IndexCache(scene)
-        cube, _ = self._cube(scene, cache)
-        return self._probability(cube, target)
+        key = (f"spex-probability:{self.model_path}:{self.quantization}:{self.chip}:{self.overlap}:"
+               f"{self.max_new_tokens}:{target}")
+        return cache.memo(key, lambda: self._probability(self._cube(scene, cache), target))
 
     def _probability(self, cube: np.ndarray, target: str) -> tuple[np.ndarray, list[str]]:
         n, h, w = cube.shape
@@ -168,20 +176,20 @@ class SpexBackend:
             raise TypeError(f"request must be an ExtractionRequest, got {type(request).__name__}")
         cache = cache or IndexCache(scene)
         valid = cache.valid()
-        cube, used = self._cube(scene, cache)
+        used = self._bands_used(scene)
         threshold = 0.5 + STRICTNESS_PROB_STEP * request.strictness
         union = np.zeros(valid.shape, dtype=bool)
         per_class: dict[str, np.ndarray] = {}
         answers: dict[str, str] = {}
         for target in request.targets:
-            prob, texts = self._probability(cube, target)
+            prob, texts = self.probability(scene, target, cache)
             per_class[target] = (prob > threshold) & valid
             union |= per_class[target]
             answers[target] = texts[0] if texts else ""
         allowed = valid.copy()
         caveats: list[str] = []
         for x in request.exclude:
-            prob, _ = self._probability(cube, x)
+            prob, _ = self.probability(scene, x, cache)
             ex = (prob > 0.5) & valid
             caveats.append(f"Excluded {x}: {int((union & ex).sum())} px of the class mask overlapped the model's "
                            f"{x} mask and were removed.")

@@ -8,7 +8,7 @@ by window, and kept as a full-size float32 (or bool) array.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -55,6 +55,7 @@ class IndexCache:
         self.scene = scene
         self.window_size = int(window_size)
         self._maps: dict[str, np.ndarray] = {}
+        self._derived: dict[str, Any] = {}
 
     # -- public maps -------------------------------------------------------------
     def index(self, name: str) -> np.ndarray:
@@ -110,17 +111,31 @@ class IndexCache:
             self._maps["cloud"] = self._compute(needed, cloud_mask, bool, False)
         return self._maps["cloud"]
 
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """A result derived from this scene by another component, computed once per scene.
+
+        Why: a learned backend's class probability costs seconds per class (about 15 s on the
+        demo scene for the SPEX model); refinements and undo re-threshold it and must not
+        recompute it. ``key`` must name everything the result depends on besides the scene.
+        """
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
+
     def cached(self) -> tuple[str, ...]:
-        """Keys of the maps held, e.g. ('index:NDVI', 'valid')."""
-        return tuple(self._maps)
+        """Keys of the maps and memoised results held, e.g. ('index:NDVI', 'valid')."""
+        return (*self._maps, *self._derived)
 
     def nbytes(self) -> int:
-        """Bytes held by all cached maps."""
-        return sum(a.nbytes for a in self._maps.values())
+        """Bytes held by all cached maps and the arrays of memoised results."""
+        derived = [a for v in self._derived.values() for a in (v if isinstance(v, (tuple, list)) else (v,))
+                   if isinstance(a, np.ndarray)]
+        return sum(a.nbytes for a in (*self._maps.values(), *derived))
 
     def clear(self) -> None:
-        """Drop every cached map (e.g. when memory is short)."""
+        """Drop every cached map and memoised result (e.g. when memory is short)."""
         self._maps.clear()
+        self._derived.clear()
 
     # -- internals -------------------------------------------------------------------
     def _bands_for(self, idx: SpectralIndex) -> list[str]:
