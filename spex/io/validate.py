@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+import numpy as np
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning as RioNotGeoreferencedWarning
 from rasterio.errors import RasterioError
 
-from spex.errors import SceneReadError
+from spex.errors import LimitError, SceneReadError
 
-__all__ = ["SUPPORTED_DTYPES", "expand_paths", "open_raster", "is_georeferenced", "check_dtype", "check_size"]
+__all__ = ["SUPPORTED_DTYPES", "DEFAULT_MAX_DECODED_BYTES", "expand_paths", "open_raster", "is_georeferenced",
+           "check_dtype", "check_size", "decoded_bytes", "max_decoded_bytes", "check_decoded_size"]
+
+#: Default limit on what one scene decodes to (pixels x bands x bytes per sample), 1.5 GiB.
+#: A file's size on disk says nothing: a 52 KB sparse deflate GeoTIFF can declare 2 GB of pixels,
+#: and the (non-streamed) engine needs a few times the decoded size in working memory.
+#: Raised or lowered per deployment with the environment variable ``SPEX_MAX_DECODED_MB``.
+DEFAULT_MAX_DECODED_BYTES = 1536 * 2**20
 
 #: Stored data types spex can scale to reflectance.
 SUPPORTED_DTYPES: frozenset[str] = frozenset(
@@ -59,7 +68,7 @@ def _natural_key(p: Path) -> list[object]:
 def open_raster(path: Path, stack: ExitStack) -> rasterio.io.DatasetReader:
     """Open ``path`` for reading inside ``stack``; raise :class:`SceneReadError` with the reason."""
     if not path.exists():
-        raise SceneReadError(f"file not found: {path}")
+        raise SceneReadError(f"file not found: {path.name}")
     if path.is_dir():
         raise SceneReadError(f"{path} is a folder; give the raster files inside it")
     if path.stat().st_size == 0:
@@ -73,7 +82,7 @@ def open_raster(path: Path, stack: ExitStack) -> rasterio.io.DatasetReader:
         if "not recognized" in msg or "not a supported" in msg.lower():
             raise SceneReadError(f"{path.name} is not a raster image GDAL can read; give a GeoTIFF "
                                  "(or JPEG2000) multispectral scene") from None
-        raise SceneReadError(f"{path.name} cannot be read (corrupt or truncated?): {msg}") from None
+        raise SceneReadError(f"{path.name} cannot be read: {msg}") from None  # str() words GDAL's text
     if ds.count == 0:
         raise SceneReadError(f"{path.name} contains no raster bands")
     return ds
@@ -92,11 +101,64 @@ def check_dtype(ds: rasterio.io.DatasetReader) -> None:
                              f"or digital numbers; supported: {', '.join(sorted(SUPPORTED_DTYPES))}")
 
 
-def check_size(ds: rasterio.io.DatasetReader, max_pixels: int) -> None:
-    """Reject absurd dimensions before anything is read."""
+def check_size(ds: rasterio.io.DatasetReader, max_pixels: int, max_bytes: int | None = None) -> None:
+    """Reject absurd dimensions and decoded sizes before anything is read.
+
+    Args:
+        ds: an open dataset (only its header has been read).
+        max_pixels: limit on width x height.
+        max_bytes: limit on the decoded size (see :func:`check_decoded_size`); None = the
+            deployment default (:func:`max_decoded_bytes`).
+
+    Raises:
+        SceneReadError: the file has no pixels.
+        LimitError: the grid or the decoded size is over its limit (the message says what to do).
+    """
     n = int(ds.width) * int(ds.height)
+    name = Path(ds.name).name
     if ds.width <= 0 or ds.height <= 0:
-        raise SceneReadError(f"{Path(ds.name).name} has no pixels ({ds.width} x {ds.height})")
+        raise SceneReadError(f"{name} has no pixels ({ds.width} x {ds.height})")
     if n > max_pixels:
-        raise SceneReadError(f"{Path(ds.name).name} is {ds.width} x {ds.height} = {n:,} pixels, more than the "
-                             f"limit of {max_pixels:,}; crop the scene or raise max_pixels")
+        raise LimitError(f"{name} is {ds.width} x {ds.height} = {n:,} pixels, more than the limit of "
+                         f"{max_pixels:,}; crop the scene (e.g. gdal_translate -srcwin) or raise max_pixels")
+    check_decoded_size(name, ds.width, ds.height, [np.dtype(d).itemsize for d in ds.dtypes], max_bytes)
+
+
+def decoded_bytes(width: int, height: int, itemsizes: Sequence[int]) -> int:
+    """Bytes the pixels decode to: width x height x the sum of each band's bytes per sample."""
+    return int(width) * int(height) * int(sum(itemsizes))
+
+
+def max_decoded_bytes(env: dict[str, str] | None = None) -> int:
+    """The deployment's decoded-size limit: ``SPEX_MAX_DECODED_MB`` if set, else the default."""
+    value = (os.environ if env is None else env).get("SPEX_MAX_DECODED_MB", "").strip()
+    if not value:
+        return DEFAULT_MAX_DECODED_BYTES
+    try:
+        mb = float(value)
+    except ValueError:
+        raise ValueError(f"invalid SPEX_MAX_DECODED_MB: {value!r}; expected a number of megabytes") from None
+    return int(mb * 2**20)
+
+
+def check_decoded_size(name: str, width: int, height: int, itemsizes: Sequence[int],
+                       max_bytes: int | None = None, *, hint: str = "") -> None:
+    """Refuse a scene whose pixels decode to more than ``max_bytes`` (before any pixel is read).
+
+    Raises:
+        LimitError: naming the declared size, the decoded size, the limit and what to do.
+    """
+    limit = max_decoded_bytes() if max_bytes is None else int(max_bytes)
+    need = decoded_bytes(width, height, itemsizes)
+    if need <= limit:
+        return
+    n_bands = len(itemsizes)
+    sizes = sorted(set(itemsizes))
+    per = f"{sizes[0]} byte{'s' if sizes[0] > 1 else ''}" if len(sizes) == 1 else "mixed sizes"
+    side = int((limit / max(sum(itemsizes), 1)) ** 0.5)
+    raise LimitError(
+        f"{name} declares {width:,} x {height:,} pixels x {n_bands} band{'s' if n_bands != 1 else ''} "
+        f"({per} each), which decodes to {need / 2**30:.2f} GB; the limit here is {limit / 2**30:.2f} GB "
+        "(whatever the file's size on disk). Crop it to at most about "
+        f"{side:,} x {side:,} pixels (e.g. gdal_translate -srcwin), or keep fewer bands (gdal_translate -b 1 "
+        f"-b 2 ...){hint}. A server operator can raise the limit with SPEX_MAX_DECODED_MB.")
