@@ -16,6 +16,7 @@ from spex.engine.postprocess import MIN_REGION_PIXELS, postprocess
 from spex.engine.request import TARGET_LABELS, ExtractionRequest
 from spex.engine.result import ClassEvidence, Extraction
 from spex.engine.rules import RuleContext, RuleResult, evaluate_rule
+from spex.engine.sanity import check_scene, unsupported_claims
 from spex.io import Scene
 from spex.spectral import IndexCache
 from spex.spie import describe_regions
@@ -55,10 +56,13 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
     valid = cache.valid()
 
     results = [evaluate_rule(t, ctx) for t in request.targets]
+    sanity = check_scene(cache)  # degenerate-scene checks (spex.engine.sanity): invalid pixels, refusals
+    refused = unsupported_claims({r.target: r.mask for r in results}, sanity, bool(scene.calibrated))
     union = np.zeros(valid.shape, dtype=bool)
     for r in results:
-        union |= r.mask
-    allowed = valid.copy()
+        if r.target not in refused:
+            union |= r.mask
+    allowed = valid.copy() if sanity.usable is None else valid & sanity.usable
     excluded_px: dict[str, int] = {}
     for x in request.exclude:
         ex = evaluate_rule(x, ctx, strictness=0).mask
@@ -71,7 +75,8 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
     regions = describe_regions(mask, pixel_area_m2=pixel_area, index_maps=index_maps, labels=labels)
 
     evidence = [_evidence(r, ctx, mask, valid) for r in results]
-    caveats = scene_caveats(scene, ctx)
+    caveats = scene_caveats(scene, ctx) + sanity.caveats
+    caveats += [f"No {TARGET_LABELS[t]} claimed: {why}." for t, why in refused.items() if not sanity.refusal]
     for r in results:
         caveats.extend(c for c in r.caveats if c not in caveats)
     for x, px in excluded_px.items():
