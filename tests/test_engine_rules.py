@@ -328,3 +328,17 @@ def test_bare_field_borders_are_not_built_up(tmp_path: Path) -> None:
     with open_scene(_farm_and_town(tmp_path, 30.0), bands=names) as scene:
         res30 = evaluate_rule("built", RuleContext(IndexCache(scene)))
     assert not any("uniform unvegetated area" in t for t in res30.extra_tests)
+
+
+def test_registry_covers_every_target_once() -> None:
+    """Each class is defined by exactly one family module; the registry lists every requestable target."""
+    from spex.engine import rules
+    from spex.engine.request import TARGETS
+
+    per_family = [t for family in rules.FAMILIES for t in family.RULES]
+    assert len(per_family) == len(set(per_family))
+    assert set(rules.RULES) == set(TARGETS)
+    for target in TARGETS:
+        assert rules.required_bands(target)
+    with pytest.raises(ValueError, match="unknown target"):
+        evaluate_rule("lava", RuleContext(IndexCache.__new__(IndexCache)))

@@ -1,0 +1,272 @@
+"""Shared state and helpers of the class rules: RuleContext, RuleResult, thresholds, features.
+
+Every rule is a pure function ``rule(ctx, strictness) -> RuleResult`` of a
+:class:`RuleContext` (the scene's index cache plus memoised class masks). The helpers
+here are the only way rules threshold (:func:`adaptive_threshold`: Otsu, physically
+clamped, shifted by strictness), compare (NaN-safe) and finish a mask (:func:`finish`:
+valid, non-cloud pixels only), so every class behaves alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+from scipy import ndimage
+
+from spex.errors import BandError
+from spex.spectral import INDICES, IndexCache, otsu_threshold
+from spex.spectral.cloud import CORE_RADIUS_M, cloud_objects
+from spex.spectral.thresholds import masked_sample
+
+__all__ = [
+    "STRICTNESS_STEP", "RELATIVE_BOUND_SLACK", "REFLECTANCE_STEP", "SPARSE_MIN_NDVI", "TEXTURE_SCALE_M",
+    "CROSS", "SQUARE", "Feature", "RuleContext", "RuleResult", "RuleFunction", "adaptive_threshold", "compare",
+    "need_bands", "finish", "texture_window", "masked_local_std", "evaluate_rule",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Threshold shift per strictness level, in index units (normalised differences span -1..1).
+STRICTNESS_STEP: Final[float] = 0.05
+#: Uncalibrated (relatively scaled) scenes: the physical clamp of Otsu thresholds is widened by this.
+RELATIVE_BOUND_SLACK: Final[float] = 0.15
+#: Threshold shift per strictness level for reflectance-valued features (brightness).
+REFLECTANCE_STEP: Final[float] = 0.01
+
+#: Below this NDVI a pixel has no meaningful green cover (bare soil is ~0.05-0.15).
+SPARSE_MIN_NDVI: Final[float] = 0.15
+
+#: Ground scale of the texture window: a few houses with their gardens and street (5x5 px at 10 m).
+TEXTURE_SCALE_M: Final[float] = 50.0
+
+@dataclass(frozen=True)
+class Feature:
+    """A per-pixel quantity used by a rule (a catalogue index or a rule-local one)."""
+
+    name: str
+    formula: str
+    bands: tuple[str, ...]
+
+
+#: 4- and 8-connected 3x3 structuring elements.
+CROSS: Final[np.ndarray] = ndimage.generate_binary_structure(2, 1)
+SQUARE: Final[np.ndarray] = ndimage.generate_binary_structure(2, 2)
+
+#: Rule-local features that are not in the spectral catalogue.
+_LOCAL: Final[dict[str, Feature]] = {
+    "NDTI": Feature("NDTI", "(swir1 - swir2) / (swir1 + swir2)", ("swir1", "swir2")),
+    "ExG": Feature("ExG", "(2 * green - red - blue) / (red + green + blue)", ("red", "green", "blue")),
+    "VIS": Feature("VIS", "(red + green + blue) / 3", ("red", "green", "blue")),
+    "NDVI_STD": Feature("NDVI_STD", "standard deviation of NDVI in a ~50 m window (at least 3x3 pixels)",
+                        ("nir", "red")),
+    "RG": Feature("RG", "(red - green) / (red + green)", ("red", "green")),
+    "CLOUD": Feature("CLOUD", "Fmask-style test (spex.spectral.cloud_mask): bright blue, white (flat visible), "
+                              "haze-optimised transform > 0, not snow, NIR > SWIR1; cold / cirrus where available; "
+                              f"only objects with a core >= {CORE_RADIUS_M:g} m from clear pixels",
+                     ("blue", "green", "red")),
+}
+
+
+@dataclass
+class RuleContext:
+    """Per-extraction state shared by the rules: the index cache and memoised class masks.
+
+    ``masks`` memoises class masks computed at strictness 0 for use by *other* rules
+    (e.g. built excludes water), so a stricter water request does not change built-up.
+    """
+
+    cache: IndexCache
+    strictness: int = 0
+    results: dict[tuple[str, int], RuleResult] = field(default_factory=dict)
+    _features: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return tuple(self.cache.scene.band_names)
+
+    def has(self, *names: str) -> bool:
+        present = set(self.bands)
+        return all(n in present or (n == "nir" and "nir08" in present) for n in names)
+
+    def valid(self) -> np.ndarray:
+        return self.cache.valid()
+
+    @property
+    def ground_pixel_m(self) -> float | None:
+        """Ground pixel size in metres (the finer axis); None when not georeferenced or unknown."""
+        scene = self.cache.scene
+        if scene.crs is None:
+            return None
+        pixel = float(min(scene.pixel_size_m))
+        return pixel if pixel > 0 else None
+
+    def band(self, name: str) -> np.ndarray:
+        if name == "nir" and "nir" not in self.bands and "nir08" in self.bands:
+            name = "nir08"
+        return self.cache.band(name)
+
+    def feature(self, name: str) -> np.ndarray:
+        """Index or rule-local feature map (float32, NaN where invalid), memoised."""
+        if name in INDICES:
+            return self.cache.index(name)
+        if name not in self._features:
+            self._features[name] = _local_feature(self, name)
+        return self._features[name]
+
+    def describe(self, name: str) -> Feature:
+        if name in INDICES:
+            idx = INDICES[name]
+            return Feature(idx.name, idx.formula, tuple(idx.bands))
+        return _LOCAL[name]
+
+    def cloud(self) -> np.ndarray:
+        """Cloud objects (False everywhere when the scene lacks the visible bands the test needs).
+
+        The per-pixel spectral test, restricted to objects with a ~60 m core
+        (:func:`spex.spectral.cloud.cloud_objects`): removes roofs and beaches that look white.
+        """
+        if "cloud_objects" not in self._features:
+            if not self.has("blue", "green", "red"):
+                mask = np.zeros(self.valid().shape, dtype=bool)
+            else:
+                mask = cloud_objects(self.cache.cloud() & self.valid(), self.ground_pixel_m)
+            self._features["cloud_objects"] = mask
+        return self._features["cloud_objects"]
+
+    def other(self, target: str) -> np.ndarray:
+        """Mask of another class at default strictness (for exclusions between classes)."""
+        return evaluate_rule(target, self, strictness=0).mask
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """A class mask and the evidence behind it (all thresholds as applied)."""
+
+    target: str
+    mask: np.ndarray
+    index: str
+    formula: str
+    bands: tuple[str, ...]
+    threshold: float
+    threshold_method: str
+    direction: str
+    extra_tests: tuple[str, ...] = ()
+    caveats: tuple[str, ...] = ()
+
+
+#: A class rule: (context, strictness) -> result.
+RuleFunction = Callable[[RuleContext, int], RuleResult]
+
+
+def _local_feature(ctx: RuleContext, name: str) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if name == "NDTI":
+            s1, s2 = ctx.band("swir1"), ctx.band("swir2")
+            out = (s1 - s2) / (s1 + s2)
+        elif name == "NDVI_STD":
+            ndvi = ctx.feature("NDVI")
+            ok = np.isfinite(ndvi)
+            out = masked_local_std(ndvi, ok, texture_window(ctx))
+            out[~ok] = np.nan
+        elif name == "RG":
+            r, g = ctx.band("red"), ctx.band("green")
+            out = (r - g) / (r + g)
+        elif name in ("ExG", "VIS"):
+            r, g, b = ctx.band("red"), ctx.band("green"), ctx.band("blue")
+            out = (2 * g - r - b) / (r + g + b) if name == "ExG" else (r + g + b) / 3
+        else:
+            raise KeyError(name)
+    out = np.asarray(out, dtype=np.float32)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def texture_window(ctx: RuleContext) -> int:
+    """Odd window size (pixels) covering ~TEXTURE_SCALE_M on the ground, 3..51."""
+    pixel = ctx.ground_pixel_m
+    if pixel is None:
+        return 3
+    size = int(round(TEXTURE_SCALE_M / pixel))
+    size += 1 - size % 2
+    return int(min(max(size, 3), 51))
+
+
+def adaptive_threshold(ctx: RuleContext, values: np.ndarray, within: np.ndarray, *, bounds: tuple[float, float],
+                       fallback: float, direction: str, strictness: int,
+                       step: float = STRICTNESS_STEP) -> tuple[float, str]:
+    """Otsu threshold of ``values`` inside ``within``, clamped, then shifted by strictness."""
+    sample = masked_sample(values, within)  # the subsample otsu_threshold would draw, no full copy
+    if not ctx.cache.scene.calibrated:
+        # relative scaling shifts values by unknown amounts: trust the scene's own split more
+        # (only towards the class core: index signs stay meaningful under relative scaling)
+        slack = RELATIVE_BOUND_SLACK * (REFLECTANCE_STEP / STRICTNESS_STEP if step == REFLECTANCE_STEP else 1.0)
+        bounds = (bounds[0], bounds[1] + slack) if direction == ">" else (bounds[0] - slack, bounds[1])
+    result = otsu_threshold(sample, bounds=bounds, fallback=fallback)
+    shift = step * strictness
+    value = float(result.value) + (shift if direction == ">" else -shift)
+    method = result.method + (f", strictness {strictness:+d} ({'+' if direction == '>' else '-'}"
+                              f"{abs(shift):.2f})" if strictness else "")
+    return value, method
+
+
+def compare(values: np.ndarray, direction: str, threshold: float) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        if direction == ">=":
+            return values >= threshold
+        return values > threshold if direction == ">" else values < threshold
+
+
+def need_bands(ctx: RuleContext, target: str, *alternatives: tuple[str, ...]) -> None:
+    """Raise BandError unless one band set of ``alternatives`` is present."""
+    if any(ctx.has(*alt) for alt in alternatives):
+        return
+    options = " or ".join("+".join(alt) for alt in alternatives)
+    raise BandError(f"extracting {target} needs the bands {options}; this scene ({ctx.cache.scene.sensor}) has "
+                    f"{', '.join(ctx.bands)}")
+
+
+def finish(ctx: RuleContext, target: str, mask: np.ndarray, index: str, threshold: float, method: str,
+           direction: str, extra: tuple[str, ...] = (), caveats: tuple[str, ...] = (),
+           also: tuple[str, ...] = ()) -> RuleResult:
+    """Finish a rule: restrict to valid, non-cloud pixels; ``also`` = bands used by secondary tests."""
+    feat = ctx.describe(index)
+    bands = tuple(dict.fromkeys(b for b in (*feat.bands, *also) if ctx.has(b)))
+    mask = mask & ctx.valid()
+    if target != "cloud":
+        mask &= ~ctx.cloud()
+    return RuleResult(target, mask, feat.name, feat.formula, bands, threshold, method, direction,
+                      extra, caveats)
+
+
+# ----------------------------------------------------------------------------- classes
+
+def masked_local_std(values: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+    """Standard deviation of ``values`` over the ``mask`` pixels of each ``size`` window (0 where none)."""
+    ok = mask & np.isfinite(values)
+    w = ndimage.uniform_filter(ok.astype(np.float32), size)
+    x = np.where(ok, values, 0.0).astype(np.float32)
+    m1 = ndimage.uniform_filter(x, size) / np.maximum(w, 1e-6)
+    m2 = ndimage.uniform_filter(x * x, size) / np.maximum(w, 1e-6)
+    return np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
+
+
+def evaluate_rule(target: str, ctx: RuleContext, strictness: int | None = None) -> RuleResult:
+    """Evaluate the rule of ``target`` (memoised per strictness).
+
+    Raises:
+        BandError: the scene lacks the bands this class needs (the message lists them).
+        ValueError: unknown target.
+    """
+    from spex.engine.rules import RULES  # the registry: the family modules, merged at package import
+
+    if target not in RULES:
+        raise ValueError(f"unknown target {target!r}; supported: {', '.join(RULES)}")
+    s = ctx.strictness if strictness is None else strictness
+    key = (target, s)
+    if key not in ctx.results:
+        ctx.results[key] = RULES[target](ctx, s)
+    return ctx.results[key]
