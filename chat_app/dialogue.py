@@ -21,9 +21,12 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from pydantic import ValidationError
 
 from chat_app.formatting import scene_markdown
+from chat_app.hints import SceneHints, find_hints
+from chat_app.lifecycle import prune_turns, trim_memory
 from chat_app.state import ChatEntry, ChatState, Panel, SceneContext, Snapshot
 from chat_app.tools import RuleInterpreter, build_tools
-from spex.errors import InstructionError, SceneReadError, SpexError, SpexWarning
+from chat_app.uploads import ACCEPTED_SUFFIXES, MTL_SUFFIX, chat_wording, sort_upload
+from spex.errors import BandError, InstructionError, SceneReadError, SpexError, SpexWarning, clean_message, user_message
 from spex.io import MemoScene
 
 if TYPE_CHECKING:
@@ -35,9 +38,6 @@ __all__ = ["ACCEPTED_SUFFIXES", "EXAMPLES", "Dialogue", "Interpreter", "Progress
 
 log = logging.getLogger(__name__)
 
-#: Raster files a scene can be uploaded as (plus Landsat ``*_MTL.txt`` metadata).
-ACCEPTED_SUFFIXES = (".tif", ".tiff", ".jp2")
-MTL_SUFFIX = "_mtl.txt"
 
 EXAMPLES = (
     "extract the water bodies",
@@ -296,18 +296,27 @@ class Dialogue:
             try:
                 loaded = self._load(work, files, progress, scene_name)
             except SpexError as exc:
-                return self._fail(state, user, self._friendly(exc, upload=True), turn=work.turn)
-            except Exception:  # an unexpected bug must not kill the chat
+                return self._failed_upload(state, user, exc, files, work.turn)
+            except Exception as exc:  # an unexpected bug must not kill the chat
                 log.exception("loading %s failed", [f.name for f in files])
-                return self._fail(state, user, "Something unexpected went wrong while reading the upload. "
-                                               "The previous scene is kept; please try another file.",
-                                  turn=work.turn)
+                return self._failed_upload(state, user, exc, files, work.turn)
             preview = self.keep_for_chat(work, work.panel.image) if work.panel.image else None
             if not text:
                 return self._finish(work, loaded, preview, progress)
             self._say(work, loaded, preview)  # the scene info stays even if the instruction fails
         elif not text:
             return self._finish(work, HELP, None, progress)
+        hints = find_hints(text)
+        if hints.any and not files:  # "the bands are ...", "this is Landsat 8 OLI": reopen with them
+            try:
+                applied = self._apply_hints(work, hints, progress)
+            except (SpexError, ValueError) as exc:
+                return self._failed_upload(state, user, exc, work.pending_upload, work.turn, keep_pending=True)
+            preview = self.keep_for_chat(work, work.panel.image) if work.panel.image else None
+            if not hints.rest:
+                return self._finish(work, applied, preview, progress)
+            self._say(work, applied, preview)
+            text, files = hints.rest, [Path("(hint)")]  # the hint stays applied if the instruction fails
         base = work.fork() if files else state
         try:
             reply, image = self._instruct(work, text, progress)
@@ -318,6 +327,41 @@ class Dialogue:
             return self._fail(base, user, "Something unexpected went wrong; your previous result is kept. "
                                           "Please rephrase or try *help*.", turn=work.turn, has_user=bool(files))
         return self._finish(work, reply, image, progress)
+
+    def _failed_upload(self, state: ChatState, user: ChatEntry, exc: BaseException, files: Sequence[Path],
+                       turn: int, *, keep_pending: bool = False) -> ChatState:
+        """The previous state plus a reply saying what failed; following replies name the scene used."""
+        out = self._fail(state, user, self._friendly(exc, upload=True, kept=state), turn=turn)
+        names = ", ".join(f"`{f.name}`" for f in files) or "the last upload"
+        out.failed_upload = names
+        if isinstance(exc, BandError):  # the files are fine but their bands need naming: keep them for a hint
+            out.pending_upload = tuple(files)
+        elif not keep_pending:
+            out.pending_upload = ()
+        return out
+
+    def _apply_hints(self, work: ChatState, hints: SceneHints, progress: Progress) -> str:
+        """Reopen the pending upload (or the current scene) with the bands/sensor the user named."""
+        ctx = work.scene
+        if work.pending_upload:
+            files, name, mtl, bands, sensor = list(work.pending_upload), None, None, None, None
+        elif ctx is not None:
+            files, name, mtl, bands, sensor = list(ctx.scene.paths), ctx.name, ctx.mtl, ctx.bands, ctx.sensor
+        else:
+            raise SceneReadError("No scene is loaded yet: upload the scene's files first, then tell me its bands "
+                                 "(*the bands are blue, green, red, nir*) or its sensor (*this is Landsat 8 OLI*).")
+        if hints.bands is None and hints.sensor is None:  # scaling only: said, not overridden
+            scaling = ctx.scene.scaling if ctx is not None else "unknown until the scene loads"
+            return (f"I cannot set the scaling by hand; it follows from the sensor and metadata. This scene is read "
+                    f"as: {scaling}. For Landsat, upload the *_MTL.txt; or name the sensor (*this is Landsat 8 "
+                    "OLI*).")
+        bands = hints.bands if hints.bands is not None else bands
+        sensor = hints.sensor if hints.sensor is not None else sensor
+        loaded = self._load(work, files if mtl is None else [*files, mtl], progress, name, bands=bands,
+                            sensor=sensor)
+        said = "; ".join(x for x in (f"bands {', '.join(bands)}" if hints.bands else "",
+                                     f"sensor {sensor}" if hints.sensor else "") if x)
+        return f"Applied {said}, checked as `--bands`/`--sensor` are on the command line.\n\n{loaded}"
 
     def load_demo(self, state: ChatState, progress: Progress | None = None) -> ChatState:
         """Load the bundled demo scene as if its files had been uploaded."""
@@ -340,6 +384,7 @@ class Dialogue:
             state.scene.close()
         if state.session_id:
             shutil.rmtree(self.session_dir(state), ignore_errors=True)
+        trim_memory()
 
     # ------------------------------------------------------------- internals
     def safe_map(self, scene: Scene, extraction: Extraction | None, png: Path | None) -> str:
@@ -364,34 +409,24 @@ class Dialogue:
             shutil.copyfile(png, dest)
         return dest
 
-    def _check_files(self, files: Sequence[Path]) -> tuple[list[Path], Path | None]:
-        rasters: list[Path] = []
-        mtl: Path | None = None
-        for f in files:
-            name = f.name.lower()
-            if name.endswith(MTL_SUFFIX):
-                mtl = f
-            elif f.suffix.lower() in ACCEPTED_SUFFIXES:
-                rasters.append(f)
-            else:
-                raise SceneReadError(f"`{f.name}` is not a file type I read. Accepted: GeoTIFF (.tif, .tiff), "
-                                     "JPEG 2000 (.jp2) and Landsat metadata (*_MTL.txt).")
-            if f.exists() and f.stat().st_size > self.max_file_size_bytes:
-                raise SceneReadError(f"`{f.name}` is {f.stat().st_size / 2**20:.0f} MB; the upload limit is "
-                                     f"{self.max_file_size_bytes / 2**20:.0f} MB per file. Crop the scene "
-                                     "(e.g. gdal_translate -srcwin) or upload fewer bands.")
-        if not rasters:
-            raise SceneReadError("The upload has no raster. Accepted: one GeoTIFF/JPEG 2000 or the band files "
-                                 "of one scene (.tif, .tiff, .jp2), optionally with the Landsat *_MTL.txt.")
-        return rasters, mtl
-
-    def _load(self, work: ChatState, files: Sequence[Path], progress: Progress, name: str | None = None) -> str:
-        rasters, mtl = self._check_files(files)
+    def _load(self, work: ChatState, files: Sequence[Path], progress: Progress, name: str | None = None, *,
+              bands: Sequence[str] | None = None, sensor: str | None = None) -> str:
+        upload = sort_upload(files, self.max_file_size_bytes)
+        rasters, mtl = upload.rasters, upload.mtl
+        if not rasters:  # an MTL sent after the scene: reopen the current scene with it
+            source = list(work.pending_upload) or (list(work.scene.scene.paths) if work.scene else [])
+            if not source:
+                raise SceneReadError("Only a Landsat *_MTL.txt was uploaded; upload the band files too (it is "
+                                     "used with the scene it describes).")
+            rasters = [p for p in source if not p.name.lower().endswith(MTL_SUFFIX)]
+            name = name or (work.scene.name if work.scene else None)
+            bands = bands or (work.scene.bands if work.scene else None)
         s = self.services
         progress(0.1, "Reading the scene")
+        kw = {k: v for k, v in (("bands", list(bands) if bands else None), ("sensor", sensor)) if v is not None}
         with self._warnings_lock, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", SpexWarning)
-            scene = s.open_scene(rasters if len(rasters) > 1 else rasters[0], mtl=mtl)
+            scene = s.open_scene(rasters if len(rasters) > 1 else rasters[0], mtl=mtl, **kw)
         try:
             number = work.scenes_loaded + 1
             out_dir = self.session_dir(work) / f"scene-{number:02d}"
@@ -408,7 +443,8 @@ class Dialogue:
                 if issubclass(w.category, SpexWarning) and str(w.message) not in info:
                     log.info("scene warning: %s", w.message)
             ctx = SceneContext(scene=scene, cache=cache, view=view, name=name, info_text=info, preview_png=preview,
-                               out_dir=out_dir, number=number)
+                               out_dir=out_dir, number=number, mtl=mtl,
+                               bands=tuple(bands) if bands else None, sensor=sensor)
             progress(0.8, "Drawing the map")
             map_html = self.safe_map(view, None, preview)
         except Exception:
@@ -416,13 +452,15 @@ class Dialogue:
             raise
         old = work.scene
         work.scene, work.scenes_loaded = ctx, number
+        work.failed_upload, work.pending_upload = None, ()
         work.extraction, work.false_colour = None, False
         work.undo.clear()
         work.redo.clear()
         work.panel = Panel(image=preview, map_html=map_html, downloads=())
         if old is not None:
             old.close()
-        return (f"{info}\n\n"
+        skipped = ("\n\n**Kept what I could:**\n" + upload.skipped_text()) if upload.skipped else ""
+        return (f"{info}{skipped}\n\n"
                 "Ask e.g. *extract the water bodies*, *extract the vegetation* or *show false colour*.")
 
     def _instruct(self, work: ChatState, text: str, progress: Progress) -> tuple[str, Path | None]:
@@ -450,9 +488,13 @@ class Dialogue:
         work.add_message(AIMessage(content=reply))
 
     def _finish(self, work: ChatState, reply: str, image: Path | None, progress: Progress) -> ChatState:
+        if work.failed_upload and work.scene is not None:  # nobody analyses the old scene by mistake
+            reply = (f"*Working on **{work.scene.name}**: your upload {work.failed_upload} was not loaded.*\n\n"
+                     + reply)
         self._say(work, reply, image)
         if work.scene is not None:
             self._write_report(work)
+            prune_turns(work.scene.out_dir, work.turn, session_dir=self.session_dir(work))  # disk quota
         progress(1.0, "Done")
         return work
 
@@ -482,7 +524,7 @@ class Dialogue:
         self._say(out, message, None)
         return out
 
-    def _friendly(self, exc: BaseException, *, upload: bool = False) -> str:
+    def _friendly(self, exc: BaseException, *, upload: bool = False, kept: ChatState | None = None) -> str:
         """A chat reply for an expected failure: what went wrong and what works."""
         if isinstance(exc, _NoScene):
             return NO_SCENE
@@ -494,7 +536,10 @@ class Dialogue:
         if isinstance(exc, ValidationError):
             return f"That request had invalid settings ({exc.error_count()} problem(s)); nothing was changed."
         if upload:
-            return f"I could not read that upload: {exc}\n\nThe previous scene (if any) is still loaded."
+            scene = kept.scene.name if kept is not None and kept.scene is not None else None
+            still = (f"Still loaded: **{scene}** (the following replies work on it until a new upload loads)."
+                     if scene else "No scene is loaded.")
+            return f"I could not read that upload: {chat_wording(user_message(exc, action='reading the upload'))}\n\n{still}"
         if isinstance(exc, SpexError):
-            return f"{exc}\n\nNothing was changed; your previous result is kept."
-        return f"That request is not valid: {exc}. Nothing was changed."
+            return f"{chat_wording(str(exc))}\n\nNothing was changed; your previous result is kept."
+        return f"That request is not valid: {clean_message(str(exc))}. Nothing was changed."

@@ -8,6 +8,7 @@ guarantee the dialogue relies on).
 
 from __future__ import annotations
 
+import html
 import logging
 import shutil
 from dataclasses import dataclass, field, replace
@@ -48,6 +49,9 @@ class SceneContext:
     preview_png: Path
     out_dir: Path
     number: int
+    mtl: Path | None = None  # what the scene was opened with, so a hint can reopen it with one change
+    bands: tuple[str, ...] | None = None
+    sensor: str | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> SceneContext:
         return self  # a read-only resource: copies would reopen files for nothing
@@ -107,6 +111,8 @@ class ChatState:
     false_colour: bool = False
     turn: int = 0
     scenes_loaded: int = 0
+    failed_upload: str | None = None  # names of the last upload that did not load (replies then name the scene)
+    pending_upload: tuple[Path, ...] = ()  # files whose bands could not be identified, kept for a band hint
     max_undo: int = 20
     max_history: int = 200
 
@@ -164,8 +170,8 @@ class ChatState:
             if e.files:
                 names = ", ".join(f"`{n}`" for n in e.files)
                 text = f"Files: {names}" + (f"\n\n{text}" if text else "")
-            if text:
-                out.append({"role": e.role, "content": text})
+            if text:  # what the user typed is shown literally, never rendered as HTML
+                out.append({"role": e.role, "content": html.escape(text, quote=False) if e.role == "user" else text})
             if e.image is not None and Path(e.image).exists():
                 mime = _IMAGE_TYPES.get(Path(e.image).suffix.lower(), "image/png")
                 out.append({"role": e.role, "content": {"path": str(e.image), "mime_type": mime}})

@@ -18,7 +18,8 @@ from typing import Any
 
 import gradio as gr
 
-from chat_app.dialogue import ACCEPTED_SUFFIXES, EXAMPLES, Dialogue, default_services
+from chat_app.dialogue import EXAMPLES, Dialogue, default_services
+from chat_app.lifecycle import release_session, sweep_work_dir
 from chat_app.settings import Settings
 from chat_app.spaces_compat import gpu
 from chat_app.state import ChatState
@@ -90,7 +91,7 @@ def make_dialogue(settings: Settings, backend: Any | None = None, interpreter: A
 
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
     """Arguments for ``demo.launch`` that belong to the app rather than to the caller."""
-    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    sweep_work_dir(settings.work_dir)  # session folders of a stopped server are removed at the next start
     return {
         "max_file_size": settings.max_file_size,
         "allowed_paths": [str(settings.work_dir)],
@@ -107,7 +108,9 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
     settings = settings or Settings()
     dialogue = dialogue or make_dialogue(settings)
     limit = settings.max_file_size_mb
-    file_types = [*ACCEPTED_SUFFIXES, ".txt"]
+    # No server-side type filter: Gradio's own check answers "Invalid file type: None"; the dialogue
+    # sorts every upload itself and says which file was skipped and why.
+    file_types = None
 
     with gr.Blocks(title="SPEX chat", delete_cache=settings.delete_cache, fill_width=True) as demo:
         state = gr.State(ChatState(max_undo=settings.max_undo, max_history=settings.max_history),
@@ -174,7 +177,7 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
             """Fast step: the user's bubble appears at once and the textbox locks."""
             text, names = _split(message)
             bubble = ("Files: " + ", ".join(f"`{Path(n).name}`" for n in names) + ("\n\n" if text else "")
-                      if names else "") + text
+                      if names else "") + html.escape(text, quote=False)  # literal, never rendered as HTML
             history = s.to_chatbot() + ([{"role": "user", "content": bubble}] if bubble else [])
             return {chatbot: history, box: gr.MultimodalTextbox(interactive=False)}
 
@@ -233,10 +236,15 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
 
         chatbot.clear(clear_all, [state], view_outputs, queue=False, api_visibility="private")
 
-        def cleanup(request: gr.Request) -> None:
-            """Tab closed: delete this visitor's output files (the scene closes with the state)."""
-            if request is not None and request.session_hash:
-                shutil.rmtree(settings.work_dir / request.session_hash, ignore_errors=True)
+        async def cleanup(request: gr.Request) -> None:
+            """Tab closed: free the session now, not an hour later (Gradio keeps a closed session's state 3600 s).
+
+            Runs on the event loop (async), like Gradio's own expiry sweep, so the two never race.
+            """
+            if request is None or not request.session_hash:
+                return
+            release_session(demo, request.session_hash)
+            shutil.rmtree(settings.work_dir / request.session_hash, ignore_errors=True)
 
         demo.unload(cleanup)
         if settings.open_demo and dialogue.demo_files():
