@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# GDAL's block cache defaults to 5 % of RAM per process; a shared server bounds it (MB)
+os.environ.setdefault("GDAL_CACHEMAX", "128")
 
 from chat_app.settings import Settings, parse_settings  # noqa: E402
 

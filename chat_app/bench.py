@@ -26,7 +26,11 @@ TURNS: tuple[tuple[str, str | None], ...] = (
     ("refinement ('only keep the ones larger than 5 ha')", "only keep the ones larger than 5 ha"),
     ("question ('what is the largest one?')", "what is the largest one?"),
     ("undo (recomputed from the cache)", "undo"),
+    ("redo", "redo"),
+    ("refinement ('be stricter')", "be stricter"),
 )
+#: Label of the downloads step that follows each result turn (written after the overlay is shown).
+DOWNLOADS = "downloads after a result turn (mask COG, GeoJSON, GPKG; after the overlay shows)"
 
 
 def run_bench(runs: int = 3, demo_dir: Path | None = None, backend: object | None = None) -> dict[str, list[float]]:
@@ -39,15 +43,20 @@ def run_bench(runs: int = 3, demo_dir: Path | None = None, backend: object | Non
         if not dialogue.demo_files():
             raise SystemExit(f"demo scene not found in {settings.demo_dir}")
         times: dict[str, list[float]] = {label: [] for label, _ in TURNS}
+        times[DOWNLOADS] = []
         for run in range(runs):
             state = dialogue.new_state(f"bench-{run}")
             for label, message in TURNS:
-                t0 = time.perf_counter()
+                t0 = time.perf_counter()  # until the reply, overlay and map are ready to show
                 state = dialogue.load_demo(state) if message is None else dialogue.respond(state, message)
                 times[label].append(time.perf_counter() - t0)
                 reply = state.entries[-1].text
                 if reply.startswith(("Sorry", "Something", "I could not")):
                     raise SystemExit(f"turn {label!r} failed: {reply[:300]}")
+                if state.downloads_pending:
+                    t0 = time.perf_counter()
+                    state = dialogue.write_downloads(state)
+                    times[DOWNLOADS].append(time.perf_counter() - t0)
             dialogue.close(state)
     return times
 
@@ -92,6 +101,17 @@ def run_bench_api(runs: int = 3, demo_dir: Path | None = None) -> dict[str, list
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["stress"]:  # python -m chat_app.bench stress [--sessions N] [--turns M]
+        from chat_app.stress import print_stress, run_stress
+
+        sp = argparse.ArgumentParser(prog="python -m chat_app.bench stress")
+        sp.add_argument("--sessions", type=int, default=8)
+        sp.add_argument("--turns", type=int, default=10)
+        sp.add_argument("--settle", type=float, default=60.0, help="seconds to wait after the sessions close")
+        a = sp.parse_args(argv[1:])
+        print_stress(run_stress(a.sessions, a.turns, a.settle))
+        return 0
     p = argparse.ArgumentParser(prog="python -m chat_app.bench", description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3, help="fresh sessions to time (median reported)")
     p.add_argument("--demo-dir", type=Path, default=None, help="folder of the scene's band files")

@@ -155,10 +155,19 @@ class _Turn:
         ctx, ex, s = self._ctx(), self.work.extraction, self.d.services
         out = ctx.out_dir / f"turn-{self.work.turn:03d}"
         out.mkdir(parents=True, exist_ok=True)
+        self.work.downloads_pending = False
         if ex is None:
             self.progress(0.7, "Rendering the preview")
             png = s.render_preview(ctx.view, out / "preview.png", false_colour=self.work.false_colour)
             self.work.panel = Panel(image=png, map_html=self.d.safe_map(ctx.view, None, png), downloads=())
+        elif self.d.lazy_downloads:  # what is seen first: overlay and map; downloads in the next step
+            self.progress(0.6, "Drawing the overlay")
+            png = s.render_overlay(ctx.view, ex, out / "overlay.png", false_colour=self.work.false_colour)
+            # the map is redrawn with the downloads: until then it keeps the previous page
+            self.work.panel = Panel(image=png, map_html=self.work.panel.map_html, downloads=())
+            self.work.downloads_pending = True
+            self.image = png  # the overlay itself in the chat (no second encoding on the critical path)
+            return
         else:
             self.progress(0.6, "Writing mask, regions and overlay")
             o = s.write_outputs(ex, ctx.view, out, reply=reply, false_colour=self.work.false_colour)
@@ -259,12 +268,14 @@ class Dialogue:
 
     def __init__(self, services: Services, interpreter: Interpreter | None = None, *,
                  work_dir: Path, max_file_size_bytes: int = 500 * 1024 * 1024,
-                 demo_dir: Path | None = None) -> None:
+                 demo_dir: Path | None = None, lazy_downloads: bool = False) -> None:
         self.services = services
         self.interpreter: Interpreter = interpreter or RuleInterpreter()
         self.work_dir = Path(work_dir)
         self.max_file_size_bytes = max_file_size_bytes
         self.demo_dir = demo_dir
+        #: True: a turn renders only the overlay and map; :meth:`write_downloads` writes the files after
+        self.lazy_downloads = lazy_downloads
         # warnings.catch_warnings swaps process-wide state: two sessions loading at once must take turns,
         # or one restores the other's recorder and the warnings leak (or vanish for good)
         self._warnings_lock = threading.Lock()
@@ -378,6 +389,27 @@ class Dialogue:
         return sorted(p for p in self.demo_dir.iterdir()
                       if p.suffix.lower() in ACCEPTED_SUFFIXES or p.name.lower().endswith(MTL_SUFFIX))
 
+    def write_downloads(self, state: ChatState) -> ChatState:
+        """The downloads (mask COG, GeoJSON, GeoPackage, overlay, report) of the current result, if pending.
+
+        Written into the current turn's folder from the current extraction, so they are never
+        stale; a state without pending downloads is returned unchanged.
+        """
+        if not state.downloads_pending or state.scene is None or state.extraction is None:
+            return state
+        work = state.fork()
+        work.downloads_pending = False
+        ctx = work.scene
+        out = ctx.out_dir / f"turn-{work.turn:03d}"
+        out.mkdir(parents=True, exist_ok=True)
+        reply = next((e.text for e in reversed(work.entries) if e.role == "assistant"), "")
+        o = self.services.write_outputs(work.extraction, ctx.view, out, reply=reply, false_colour=work.false_colour)
+        files = tuple(p for p in (o.mask_tif, o.geojson, o.gpkg, o.overlay_png) if p is not None)
+        report = tuple(p for p in work.panel.downloads if p.name == "spex_report.md")
+        map_html = self.safe_map(ctx.view, work.extraction, work.panel.image)
+        work.panel = Panel(image=work.panel.image, map_html=map_html, downloads=files + report)
+        return work
+
     def close(self, state: ChatState) -> None:
         """Release a session: close its scene and delete its files."""
         if state.scene is not None:
@@ -452,7 +484,7 @@ class Dialogue:
             raise
         old = work.scene
         work.scene, work.scenes_loaded = ctx, number
-        work.failed_upload, work.pending_upload = None, ()
+        work.failed_upload, work.pending_upload, work.downloads_pending = None, (), False
         work.extraction, work.false_colour = None, False
         work.undo.clear()
         work.redo.clear()

@@ -112,7 +112,8 @@ class ChatState:
     turn: int = 0
     scenes_loaded: int = 0
     failed_upload: str | None = None  # names of the last upload that did not load (replies then name the scene)
-    pending_upload: tuple[Path, ...] = ()  # files whose bands could not be identified, kept for a band hint
+    pending_upload: tuple[Path, ...] = ()
+    downloads_pending: bool = False  # the current result's files are written by Dialogue.write_downloads  # files whose bands could not be identified, kept for a band hint
     max_undo: int = 20
     max_history: int = 200
 

@@ -86,7 +86,8 @@ def map_iframe(map_document: str, height: int = MAP_HEIGHT_PX) -> str:
 def make_dialogue(settings: Settings, backend: Any | None = None, interpreter: Any | None = None) -> Dialogue:
     """The shared conversation engine for these settings (``backend``: e.g. a loaded SpexBackend)."""
     return Dialogue(default_services(backend), interpreter, work_dir=settings.work_dir,
-                    max_file_size_bytes=settings.max_file_size_bytes, demo_dir=settings.demo_dir)
+                    max_file_size_bytes=settings.max_file_size_bytes, demo_dir=settings.demo_dir,
+                    lazy_downloads=True)
 
 
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
@@ -204,6 +205,14 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
             s = with_session(s, request)
             return view(dialogue.load_demo(s, progress=progress_cb(progress)), s)
 
+        def downloads(s: ChatState) -> dict[Any, Any]:
+            """Write the current result's files (mask COG, GeoJSON, GeoPackage, overlay, report)."""
+            new = dialogue.write_downloads(s)
+            if new is s:
+                return {state: gr.skip(), files: gr.skip(), map_box: gr.skip()}
+            return {state: new, files: [str(p) for p in new.panel.downloads] or None,
+                    map_box: map_iframe(new.panel.map_html)}
+
         def unlock() -> dict[Any, Any]:
             return {box: gr.MultimodalTextbox(value=None, interactive=True)}
 
@@ -217,7 +226,13 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
             first = trigger(fast, fast_inputs, [chatbot, box], queue=False, api_visibility="private")
             work = first.then(slow, slow_inputs, view_outputs, api_name=api_name, concurrency_id="turn",
                               concurrency_limit=2, show_progress="minimal", show_progress_on=[chatbot])
-            work.then(unlock, None, [box], queue=False, api_visibility="private").then(
+            # downloads after the overlay and map are shown; before the unlock, so no newer turn can be
+            # overwritten by them (never stale)
+            files_step = work.then(downloads, [state], [state, files, map_box], concurrency_id="turn",
+                                   concurrency_limit=2,
+                                   api_name=f"{api_name}_downloads", show_progress="hidden")
+            files_step.failure(unlock, None, [box], queue=False, api_visibility="private")
+            files_step.then(unlock, None, [box], queue=False, api_visibility="private").then(
                 None, None, None, js=SCROLL_JS, queue=False, api_visibility="private")
             # Gradio 6 skips .then steps after an error, so the failure step unlocks too
             work.failure(restore, [state], [chatbot, box], queue=False, api_visibility="private")
