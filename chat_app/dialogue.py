@@ -23,8 +23,9 @@ from pydantic import ValidationError
 from chat_app.formatting import scene_markdown
 from chat_app.hints import SceneHints, find_hints
 from chat_app.lifecycle import prune_turns, trim_memory
-from chat_app.state import ChatEntry, ChatState, Panel, SceneContext, Snapshot
+from chat_app.state import ChatEntry, ChatState, Panel, SceneContext
 from chat_app.tools import RuleInterpreter, build_tools
+from chat_app.turn import NoScene, Turn
 from chat_app.uploads import ACCEPTED_SUFFIXES, MTL_SUFFIX, chat_wording, sort_upload
 from spex.errors import BandError, InstructionError, SceneReadError, SpexError, SpexWarning, clean_message, user_message
 from spex.io import MemoScene
@@ -126,137 +127,6 @@ HELP = (
 )
 
 
-class _Turn:
-    """One turn's working state; implements :class:`chat_app.tools.ToolRunner`."""
-
-    def __init__(self, dialogue: Dialogue, work: ChatState, progress: Progress) -> None:
-        self.d = dialogue
-        self.work = work
-        self.progress = progress
-        self.image: Path | None = None
-
-    # -------------------------------------------------------------- helpers
-    @property
-    def current(self) -> ExtractionRequest | None:
-        return self.work.request
-
-    def _ctx(self) -> SceneContext:
-        if self.work.scene is None:
-            raise _NoScene()
-        return self.work.scene
-
-    def _compute(self, request: ExtractionRequest) -> Extraction:
-        ctx = self._ctx()
-        self.progress(0.3, f"Extracting {request.describe()}")
-        return self.d.services.extract(ctx.scene, request, ctx.cache)
-
-    def _publish(self, reply: str) -> None:
-        """Write downloads, overlay and map for the current result into a fresh turn folder."""
-        ctx, ex, s = self._ctx(), self.work.extraction, self.d.services
-        out = ctx.out_dir / f"turn-{self.work.turn:03d}"
-        out.mkdir(parents=True, exist_ok=True)
-        self.work.downloads_pending = False
-        if ex is None:
-            self.progress(0.7, "Rendering the preview")
-            png = s.render_preview(ctx.view, out / "preview.png", false_colour=self.work.false_colour)
-            self.work.panel = Panel(image=png, map_html=self.d.safe_map(ctx.view, None, png), downloads=())
-        elif self.d.lazy_downloads:  # what is seen first: overlay and map; downloads in the next step
-            self.progress(0.6, "Drawing the overlay")
-            png = s.render_overlay(ctx.view, ex, out / "overlay.png", false_colour=self.work.false_colour)
-            # the map is redrawn with the downloads: until then it keeps the previous page
-            self.work.panel = Panel(image=png, map_html=self.work.panel.map_html, downloads=())
-            self.work.downloads_pending = True
-            self.image = png  # the overlay itself in the chat (no second encoding on the critical path)
-            return
-        else:
-            self.progress(0.6, "Writing mask, regions and overlay")
-            o = s.write_outputs(ex, ctx.view, out, reply=reply, false_colour=self.work.false_colour)
-            self.progress(0.85, "Drawing the map")
-            self.work.panel = Panel(image=o.overlay_png, map_html=self.d.safe_map(ctx.view, ex, o.overlay_png),
-                                    downloads=tuple(p for p in (o.mask_tif, o.geojson, o.gpkg, o.overlay_png) if p is not None))
-            png = o.overlay_png
-        self.image = self.d.keep_for_chat(self.work, png)
-
-    def _set(self, extraction: Extraction | None, summary_prefix: str = "") -> str:
-        self.work.extraction = extraction
-        ctx = self._ctx()
-        if extraction is None:
-            reply = summary_prefix + "There is no result now; the scene stays loaded."
-        else:
-            reply = summary_prefix + self.d.services.explain(extraction, ctx.view)
-        self._publish(reply)
-        return reply
-
-    def _restore(self, request: ExtractionRequest | None) -> Extraction | None:
-        return None if request is None else self._compute(request)
-
-    # ---------------------------------------------------------------- tools
-    def run_extract(self, request: ExtractionRequest, *, refined: bool) -> str:
-        self._ctx()
-        before = self.work.snapshot()
-        extraction = self._compute(request)
-        self.work.push_undo(before)
-        return self._set(extraction)
-
-    def _travel(self, source: list[Snapshot], dest: list[Snapshot]) -> tuple[Snapshot, Extraction | None]:
-        """One step through history: recompute ``source[-1]`` and remember the present in ``dest``.
-
-        The recomputation comes first, so a failure leaves both stacks as they were.
-        """
-        target = source[-1]
-        extraction = self._restore(target.request)
-        source.pop()
-        dest.append(self.work.snapshot())
-        del dest[: max(0, len(dest) - self.work.max_undo)]
-        return target, extraction
-
-    def run_undo(self) -> str:
-        if not self.work.undo:
-            return "Nothing to undo."
-        target, extraction = self._travel(self.work.undo, self.work.redo)
-        return self._set(extraction, f"Undone: back to **{target.summary}**.\n\n")
-
-    def run_redo(self) -> str:
-        if not self.work.redo:
-            return "Nothing to redo."
-        target, extraction = self._travel(self.work.redo, self.work.undo)
-        return self._set(extraction, f"Redone: **{target.summary}**.\n\n")
-
-    def run_reset(self) -> str:
-        self._ctx()
-        if self.work.extraction is None:
-            return "There is no result to clear; the scene stays loaded. " + "Try *extract the water bodies*."
-        self.work.push_undo(self.work.snapshot())
-        return self._set(None, "Started over (say *undo* to bring the result back). ")
-
-    def run_question(self, question: str) -> str:
-        ctx = self._ctx()
-        if self.work.extraction is None:
-            return "There is no result yet to answer that from. Ask me to extract something first, " \
-                   "e.g. *extract the water bodies*."
-        return self.d.services.answer_question(question, self.work.extraction, ctx.view)
-
-    def run_display(self, false_colour: bool) -> str:
-        from spex.export.render import choose_display_bands
-
-        ctx = self._ctx()
-        self.work.false_colour = false_colour  # a fork: a failure below discards it
-        bands, note = choose_display_bands(ctx.scene.band_names, false_colour=false_colour)
-        reply = f"Showing **{'false' if false_colour else 'true'} colour**: R/G/B = {'/'.join(bands)}"
-        if bands[:2] == ("nir", "red"):
-            reply += " (vegetation appears red, water dark)"
-        reply += "." + (f" Note: {note}." if note else "")
-        self._publish(reply)
-        return reply
-
-    def run_help(self) -> str:
-        return HELP
-
-
-class _NoScene(Exception):
-    """Raised inside a turn when a tool needs a scene and none is loaded."""
-
-
 DEMO_NAME = "demo scene (Sentinel-2 L1C, Virginia coast, CC0; 10/20/60 m band files)"
 
 NO_SCENE = ("No scene is loaded yet. Upload a GeoTIFF (or the band files of one scene) with the paperclip button, "
@@ -265,6 +135,8 @@ NO_SCENE = ("No scene is loaded yet. Upload a GeoTIFF (or the band files of one 
 
 class Dialogue:
     """The conversation engine shared by all sessions (holds no per-session data)."""
+
+    help_text = HELP
 
     def __init__(self, services: Services, interpreter: Interpreter | None = None, *,
                  work_dir: Path, max_file_size_bytes: int = 500 * 1024 * 1024,
@@ -331,7 +203,7 @@ class Dialogue:
         base = work.fork() if files else state
         try:
             reply, image = self._instruct(work, text, progress)
-        except (SpexError, _NoScene, ValidationError, ValueError) as exc:
+        except (SpexError, NoScene, ValidationError, ValueError) as exc:
             return self._fail(base, user, self._friendly(exc), turn=work.turn, has_user=bool(files))
         except Exception:
             log.exception("turn %r failed", text)
@@ -499,7 +371,7 @@ class Dialogue:
         progress(0.05, "Understanding the request")
         ai = self.interpreter.choose(text, work)
         work.add_message(ai)
-        turn = _Turn(self, work, progress)
+        turn = Turn(self, work, progress)
         tools = {t.name: t for t in build_tools(turn)}
         outputs: list[str] = []
         for call in ai.tool_calls:
@@ -558,7 +430,7 @@ class Dialogue:
 
     def _friendly(self, exc: BaseException, *, upload: bool = False, kept: ChatState | None = None) -> str:
         """A chat reply for an expected failure: what went wrong and what works."""
-        if isinstance(exc, _NoScene):
+        if isinstance(exc, NoScene):
             return NO_SCENE
         if isinstance(exc, InstructionError):
             text = str(exc).strip()
