@@ -38,7 +38,9 @@ class Settings:
     max_undo: int = 20
     demo_dir: Path = REPO_ROOT / "assets" / "demo"
     open_demo: bool = True  # each new page opens with the demo scene loaded (off: empty chat)
-    work_dir: Path = Path(tempfile.gettempdir()) / "spex_chat"
+    # inside Gradio's cache folder: files served from there are not copied again into it at every turn
+    # (outside it, each download and picture was duplicated per turn and kept for hours)
+    work_dir: Path = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio") / "spex_chat"
     delete_cache: tuple[int, int] = (3600, 7200)
     state_ttl_s: int = 4 * 3600  # an idle session's scene and cache are released after this
 

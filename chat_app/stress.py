@@ -149,7 +149,7 @@ def run_stress(sessions: int = 8, turns: int = 10, settle_s: float = 60.0) -> St
         watcher.join()
         time.sleep(settle_s)
         res.after_close_rss_mb = _rss_mb(server.pid)
-        res.disk_after_mb = _du_mb(tmp / "spex_chat")
+        res.disk_after_mb = _du_mb(tmp / "gradio" / "spex_chat")
     finally:
         server.terminate()
         server.wait(timeout=30)
