@@ -1,0 +1,131 @@
+"""The generated explanation: the LLM writes it from the facts block, then it is fact-checked.
+
+:func:`stream_explanation` yields the text as it is generated (transformers
+``TextIteratorStreamer``, generation in a worker thread), so a chat can show it live after
+the fast measured summary. :func:`check_explanation` then extracts every number and keeps
+only sentences whose numbers are all measured facts; when nothing useful is left it falls
+back, visibly, to the measured template. Greedy decoding: the same facts give the same text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from .facts import Fact, facts_block, template_explanation, unverified_numbers
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Explanation", "check_explanation", "explanation_messages", "generate_explanation",
+           "stream_explanation"]
+
+SYSTEM = ("You are SPEX, a remote-sensing assistant. You explain a land-cover extraction to a domain expert. "
+          "Use only the numbers listed under FACTS, written exactly as they appear there; never invent or compute "
+          "other numbers. Say what was selected, why spectrally, where, and how much, in 2 to 4 plain sentences.")
+
+
+@dataclass
+class Explanation:
+    """The reply text and how it was obtained.
+
+    source: "llm" (all numbers verified), "llm-repaired" (sentences with unverified numbers
+    dropped), "template" (generated text unusable; measured template shown).
+    """
+
+    text: str
+    source: str
+    raw: str = ""
+    unverified: tuple[str, ...] = ()
+    first_token_s: float | None = None
+    total_s: float | None = None
+    new_tokens: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def explanation_messages(words: str, facts: Sequence[Fact], scene_text: str = "") -> list[dict[str, str]]:
+    """Chat messages for the LLM: the user's own words and the facts block."""
+    user = f"Request: {words.strip()}\n"
+    if scene_text:
+        user += f"Scene: {scene_text}\n"
+    user += f"FACTS:\n{facts_block(facts)}\n\nExplain this result."
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def stream_explanation(llm, words: str, facts: Sequence[Fact], *, scene_text: str = "",
+                       max_new_tokens: int = 96, timings: dict | None = None) -> Iterator[str]:
+    """Yield text pieces as the LLM generates them (greedy). ``timings`` gets first_token_s/total_s."""
+    import torch
+    from transformers import TextIteratorStreamer
+
+    tok = llm.tokenizer
+    enc = tok.apply_chat_template(explanation_messages(words, facts, scene_text), add_generation_prompt=True,
+                                  return_tensors="pt", return_dict=True)
+    device = next(llm.model.parameters()).device
+    enc = {k: v.to(device) for k, v in enc.items()}
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=300.0)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with torch.no_grad():
+                llm.model.generate(**enc, streamer=streamer, max_new_tokens=max_new_tokens, do_sample=False,
+                                   repetition_penalty=1.15, pad_token_id=tok.pad_token_id)
+        except BaseException as exc:  # noqa: BLE001 - reported to the consumer below
+            errors.append(exc)
+            streamer.end()
+
+    t0 = time.perf_counter()
+    thread = threading.Thread(target=work, name="spex-explain", daemon=True)
+    thread.start()
+    first = None
+    for piece in streamer:
+        if first is None and piece:
+            first = time.perf_counter() - t0
+        yield piece
+    thread.join()
+    if timings is not None:
+        timings["first_token_s"] = first
+        timings["total_s"] = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+
+
+_SENT = re.compile(r"(?<=[.!?])\s+")
+
+
+def check_explanation(raw: str, facts: Sequence[Fact], extraction=None, *, ignore: Sequence[str] = (),
+                      min_chars: int = 40) -> Explanation:
+    """Keep only sentences whose numbers are all facts; fall back to the template if too little is left."""
+    text = " ".join(raw.split())
+    bad = unverified_numbers(text, facts, ignore)
+    if not bad and len(text) >= min_chars:
+        return Explanation(text=text, source="llm", raw=raw)
+    kept = [s for s in _SENT.split(text) if s and not unverified_numbers(s, facts, ignore)]
+    repaired = " ".join(kept).strip()
+    if bad and len(repaired) >= min_chars and repaired[-1:] in ".!?":
+        note = (f"(Fact check: {len(text.split()) - len(repaired.split())} words with unmeasured numbers "
+                f"({', '.join(bad[:4])}) were removed.)")
+        return Explanation(text=f"{repaired} {note}", source="llm-repaired", raw=raw, unverified=tuple(bad),
+                           notes=[note])
+    fallback = template_explanation(extraction, facts) if extraction is not None else facts_block(facts)
+    why = (f"it stated numbers that are not measured facts ({', '.join(bad[:4])})" if bad
+           else "it was too short")
+    note = f"(The language model's text was not used because {why}; this is the measured summary.)"
+    return Explanation(text=f"{fallback} {note}", source="template", raw=raw, unverified=tuple(bad), notes=[note])
+
+
+def generate_explanation(llm, words: str, facts: Sequence[Fact], extraction=None, *, scene_text: str = "",
+                         ignore: Sequence[str] = (), max_new_tokens: int = 96) -> Explanation:
+    """Generate, time and check the explanation (non-streaming convenience)."""
+    timings: dict = {}
+    raw = "".join(stream_explanation(llm, words, facts, scene_text=scene_text, max_new_tokens=max_new_tokens,
+                                     timings=timings))
+    result = check_explanation(raw, facts, extraction, ignore=ignore)
+    result.first_token_s = timings.get("first_token_s")
+    result.total_s = timings.get("total_s")
+    result.new_tokens = len(llm.tokenizer(raw)["input_ids"]) if raw else 0
+    return result

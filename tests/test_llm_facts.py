@@ -1,0 +1,38 @@
+"""The explanation's fact check: invented numbers are caught, measured ones pass (no model needed)."""
+
+from __future__ import annotations
+
+from spex.model.explain import check_explanation
+from spex.model.facts import Fact, numbers_in, unverified_numbers
+
+FACTS = [
+    Fact("area_ha", 12.47, "ha", "selected area: 12.47 ha"),
+    Fact("share_pct", 3.2, "%", "share: 3.2 %"),
+    Fact("regions", 4.0, "regions", "regions: 4"),
+    Fact("water_mean_inside", 0.41, "MNDWI", "mean MNDWI inside: 0.41"),
+]
+
+
+def test_numbers_in_reads_digits_words_and_skips_names() -> None:
+    found = [v for _, v, _ in numbers_in("Sentinel-2 shows three lakes of 1,250.5 ha and 0.41", ["Sentinel-2"])]
+    assert found == [1250.5, 0.41, 3.0]
+
+
+def test_measured_numbers_pass_with_rounding() -> None:
+    assert unverified_numbers("About 12.5 ha (3.2 %) in four regions; MNDWI 0.41.", FACTS) == []
+
+
+def test_invented_number_is_caught() -> None:
+    assert unverified_numbers("The lake covers 57 ha in 4 regions.", FACTS) == ["57"]
+    assert unverified_numbers("There are seven regions.", FACTS) == ["seven"]
+
+
+def test_check_repairs_or_falls_back() -> None:
+    ok = check_explanation("The water covers 12.47 ha in 4 regions. It is bright in MNDWI.", FACTS)
+    assert ok.source == "llm"
+    rep = check_explanation("The water covers 12.47 ha in 4 regions, mostly open lakes. "
+                            "The biggest lake is 99 ha wide.", FACTS)
+    assert rep.source == "llm-repaired" and "99" in rep.unverified and "12.47 ha" in rep.text
+    assert "99 ha" not in rep.text.split("(Fact check")[0]
+    bad = check_explanation("It is 77 ha.", FACTS)
+    assert bad.source == "template" and "not used" in bad.text
