@@ -222,7 +222,9 @@ def test_comparison_symbols(text: str, lo: float) -> None:
 
 def test_instead_of_replaces_without_excluding() -> None:
     req = parse_instruction("now show forest instead of water", WATER_2HA).request
-    assert req is not None and req.targets == ("forest",) and req.exclude == () and req.min_area_m2 == 20_000
+    assert req is not None and req.targets == ("forest",) and req.exclude == () and req.min_area_m2 is None
+    intent = parse_instruction("now show forest instead of water", WATER_2HA)
+    assert any("Dropped" in n and "larger than 2 ha" in n for n in intent.notes)
 
 
 def test_more_dialogue_phrasings() -> None:

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Final
 
+from spex.engine.merge import FollowUp, merge
 from spex.engine.request import TARGET_LABELS, ExtractionRequest, Intent, _area_words
 from spex.engine.vocabulary import (
     AREA_UNITS_M2, EXAMPLES, NUMBER_WORDS, REGION_PHRASES, SUPPORTED_SUMMARY, TARGET_SYNONYMS,
@@ -36,7 +37,19 @@ logger = logging.getLogger(__name__)
 #: Question keys understood by :func:`spex.engine.reply.answer_question`.
 QUESTION_KINDS: tuple[str, ...] = ("largest", "smallest", "total_area", "count", "list", "where", "evidence")
 
-_NUM = r"(\d+(?:\.\d+)?|\.\d+)"
+_NUM = r"((?:\d+(?:\.\d+)?|\.\d+)(?:e[+-]?\d+)?)"
+#: Larger than the Earth's surface (5.1e14 m²): no region can be this big, so the size is refused.
+_ABSURD_AREA_M2: Final[float] = 5.1e14
+#: More regions than any scene this tool opens can hold (400 Mpx / 3 px speckle limit is ~1.3e8;
+#: asking for the N largest with N this large is a typo, not a filter).
+_MAX_COUNT: Final[int] = 1_000_000
+_REMOVAL = re.compile(r"\b(?:remove|drop|discard|delete|eliminate|get rid of|throw away|throw out|filter out|"
+                      r"clean out|clear out|take out|cut out|exclude|ignore|skip|without|no)\b")
+_PART_WORDS = re.compile(r"\b(?:sea|seas|ocean|oceans|river|rivers|stream|streams|creek|creeks|canal|canals|"
+                         r"lake|lakes|pond|ponds|reservoir|reservoirs|lagoon|lagoons|bay|estuary)\b")
+_INDEX_LIMIT = re.compile(r"\b(ndvi|ndwi|mndwi|ndbi|bsi|ndsi|evi|savi|ndmi|awei\w*|nbr)\b\s*(?:value\s*)?"
+                          r"(?:is\s+|of\s+)?(?:above|over|greater|higher|larger|more|below|under|less|lower|"
+                          r"smaller|between|at least|at most|>|<|>=|<=|=)")
 _UNIT_ALTS = "|".join(sorted((re.escape(u) for u in AREA_UNITS_M2), key=len, reverse=True))
 _AREA_UNIT = rf"(?P<unit>{_UNIT_ALTS}|pixels|pixel|px)\b"
 _MIN_WORDS = (r"(?:larger|bigger|greater|wider|more|over|above|exceeding|at least|no smaller|not smaller|"
@@ -108,6 +121,7 @@ def parse_instruction(text: str, current: ExtractionRequest | None = None, *,
         return question
 
     _display(state)
+    _index_limits(state)
     _clear_filters(state)
     _area_filters(state, pixel_area_m2)
     _count_filter(state)
@@ -271,8 +285,13 @@ def _to_m2(value: float, unit: str, pixel_area_m2: float | None, understood: lis
         if pixel_area_m2 is None or pixel_area_m2 <= 0:
             _fail(f"A size of {value:g} pixels needs the scene's pixel size; load a scene first or give the "
                   "size in m², ha, km² or acres (e.g. 'larger than 2 ha').", understood)
-        return value * pixel_area_m2
-    return value * AREA_UNITS_M2[unit]
+        m2 = value * pixel_area_m2
+    else:
+        m2 = value * AREA_UNITS_M2[unit]
+    if not m2 <= _ABSURD_AREA_M2:  # also catches inf / nan from e.g. 1e308 ha
+        _fail(f"A size of {value:g} {unit} is larger than the Earth's surface (about 51 billion ha), so no region "
+              "could ever match it; give a size such as 'larger than 5 ha' or 'smaller than 2 km²'.", understood)
+    return m2
 
 
 def _area_filters(state: _State, pixel_area_m2: float | None) -> None:
@@ -286,11 +305,20 @@ def _area_filters(state: _State, pixel_area_m2: float | None) -> None:
         state.updates["min_area_m2"], state.updates["max_area_m2"] = lo, hi
         state.understood.append(f"size between {_area_words(lo)} and {_area_words(hi)}")
         state.consume(between)
+    negative = re.search(rf"(?:(?<![\w.])-|\bminus\s+|\bnegative\s+)\s*{_NUM}\s*{_AREA_UNIT}", state.text)
+    if negative:
+        _fail(f"A size cannot be negative ('{negative.group(0).strip()}'): every region has a positive area. "
+              "Give a positive size, e.g. 'larger than 5 ha'.", state.understood)
     for kind, words in (("min", _MIN_WORDS), ("max", _MAX_WORDS)):
         pattern = (rf"(?<!\w){words}(?:\s+than)?(?:\s+or equal to)?"
                    rf"(?:\s+(?:about|around|approximately|roughly))?\s*{_NUM}\s*{_AREA_UNIT}")
         for m in list(re.finditer(pattern, state.text)):
             value = _to_m2(float(m.group(1)), m.group("unit"), pixel_area_m2, state.understood)
+            removal = _removal_before(state, m.start())
+            if removal is not None:  # "remove the patches under 1 ha" removes the small ones: keeps larger
+                kind = "max" if kind == "min" else "min"
+                state.understood.append(f"'{removal.group(0)} ... {m.group(0).strip()}' removes those regions")
+                state.consume(removal)
             key = f"{kind}_area_m2"
             state.updates[key] = value
             state.understood.append(("larger than " if kind == "min" else "smaller than ") + _area_words(value)
@@ -312,6 +340,34 @@ def _area_filters(state: _State, pixel_area_m2: float | None) -> None:
               "so nothing could be kept.", state.understood)
 
 
+def _removal_before(state: _State, start: int) -> re.Match[str] | None:
+    """The removal verb ("remove", "get rid of", "without") governing a size phrase starting at ``start``.
+
+    Only the words since the previous clause break count, and a later "but"/"except"/"keep"/"only"
+    cancels it ("remove everything but the ones over 5 ha" keeps the large ones).
+    """
+    head = state.text[:start]
+    cut = max(head.rfind(","), head.rfind(" and "), head.rfind(" then "), head.rfind(". "))
+    clause_start = cut + 1 if cut >= 0 else 0
+    last = None
+    for m in _REMOVAL.finditer(head, clause_start):
+        last = m
+    if last is None or re.search(r"\b(?:but|except|other than|keep|only|just)\b", head[last.end():]):
+        return None
+    return last
+
+
+def _index_limits(state: _State) -> None:
+    """Explicit index thresholds ("NDVI above 0.6") are refused rather than silently replaced by the
+    scene's adaptive threshold: the rules do not take a user value yet."""
+    m = _INDEX_LIMIT.search(state.text)
+    if m:
+        _fail(f"You gave an explicit threshold on {m.group(1).upper()} ('{m.group(0).strip()} ...'). I cannot apply "
+              "a threshold you choose yet: every class uses its own index with a threshold found for this scene "
+              "(ask 'why?' after an extraction to see it). I will not silently use another value; ask for the "
+              "class and say 'stricter' or 'looser' to move that threshold.", state.understood)
+
+
 def _count_filter(state: _State) -> None:
     if re.search(r"\b(?:\d+\s+)?(?:smallest|tiniest)\b", state.text):
         _fail("Keeping the N smallest regions is not supported; use a size limit instead "
@@ -326,6 +382,14 @@ def _count_filter(state: _State) -> None:
         m = re.search(pattern, state.text)
         if m:
             n = int(m.groupdict().get("n") or 1)
+            if m.start() > 0 and re.match(r"[-.\d]", state.text[m.start() - 1]) or re.search(
+                    rf"(?:-|minus\s+){m.groupdict().get('n') or 'x'}\s+(?:largest|biggest|main)", state.text):
+                _fail(f"The number of regions to keep must be a whole number of at least 1; "
+                      f"'{state.text[max(0, m.start() - 3):m.end()].strip()}' is not.", state.understood)
+            if n > _MAX_COUNT:
+                _fail(f"Keeping the {n:,} largest regions is not a real limit (no scene holds that many regions); "
+                      f"give a number up to {_MAX_COUNT:,}, or say 'all of them' to keep every region.",
+                      state.understood)
             if n < 1:
                 _fail("The number of regions to keep must be at least 1.", state.understood)
             state.updates["keep_largest"] = n
@@ -430,10 +494,38 @@ def _targets(state: _State) -> None:
         if target not in bucket:
             bucket.append(target)
         previous_end, previous_negated = end, negated
+    _parts_and_contradictions(state, text)
     for target in state.targets:
         state.understood.append(f"class: {TARGET_LABELS[target]}")
     for target in state.negated:
         state.understood.append(f"without: {TARGET_LABELS[target]}")
+
+
+def _parts_and_contradictions(state: _State, text: str) -> None:
+    """Refuse what cannot be honoured instead of dropping it.
+
+    "water excluding water" would leave nothing; "water but not the sea" / "only the rivers" ask
+    for a *part* of a class (sea, rivers, one lake), which the engine does not separate yet, so it
+    says so rather than returning all the water.
+    """
+    both = [t for t in state.targets if t in state.negated]
+    part = _PART_WORDS.search(text)
+    restricted = re.search(r"\b(?:only|just|solely|exclusively)\s+(?:the\s+|keep\s+the\s+)?"
+                           + _PART_WORDS.pattern.removeprefix(r"\b"), text)
+    if part and (both or restricted):
+        word = (restricted or part).group(0)
+        _fail(f"'{word}' asks for a part of the water class. I cannot yet tell the sea, rivers and single "
+              "lakes apart, so I will not pretend to: ask for 'water' and narrow it with a size or a place, "
+              "e.g. 'water smaller than 10 km²' or 'water in the north'.", state.understood)
+    if both:
+        label = TARGET_LABELS[both[0]]
+        _fail(f"'{label}' is both asked for and excluded, which would leave nothing. Say which class to keep "
+              "and which to leave out, e.g. 'water excluding clouds'.", state.understood)
+    subclass = {"forest": "vegetation", "grass": "vegetation", "cropland": "vegetation"}
+    if state.targets and all(subclass.get(t) in state.negated for t in state.targets):
+        _fail(f"{' + '.join(TARGET_LABELS[t] for t in state.targets)} is part of "
+              f"{TARGET_LABELS[subclass[state.targets[0]]]}, which you excluded, so nothing would be left.",
+              state.understood)
 
 
 # ----------------------------------------------------------------------------- assembly
@@ -464,15 +556,19 @@ def _build_intent(state: _State, current: ExtractionRequest | None) -> Intent:
         return Intent("extract", request=request, display=state.display, understood=tuple(state.understood))
 
     assert current is not None  # for type checkers; guarded by is_refine
+    notes: tuple[str, ...] = ()
+    previous_targets = current.targets
+    if state.targets:
+        explicit = set(state.updates)
+        if state.strict_delta or state.strict_reset:
+            explicit.add("strictness")
+        mode = "add" if additive else "replace"
+        current, notes = merge(current, FollowUp(tuple(state.targets), mode, frozenset(explicit)))
+        state.understood.extend(notes)
     targets = list(current.targets)
     exclude = list(current.exclude)
-    if state.targets:
-        if additive:
-            targets += [x for x in state.targets if x not in targets]
-        else:
-            targets = list(state.targets)
     for neg in state.negated:
-        if neg in current.targets and neg not in targets:
+        if neg in previous_targets and neg not in targets:
             continue  # "forest instead of water": already replaced
         if neg in targets and len(targets) > 1:
             targets.remove(neg)
@@ -488,7 +584,8 @@ def _build_intent(state: _State, current: ExtractionRequest | None) -> Intent:
         base = ExtractionRequest(targets=current.targets)
         exclude = []
     request = _apply(base, state, targets=tuple(targets), is_refine=True, exclude=tuple(exclude))
-    return Intent("refine", request=request, display=state.display, understood=tuple(state.understood))
+    return Intent("refine", request=request, display=state.display, understood=tuple(state.understood),
+                  notes=notes)
 
 
 def _apply(base: ExtractionRequest, state: _State, *, targets: tuple[str, ...], is_refine: bool,

@@ -122,6 +122,8 @@ class Intent:
     question: str | None = None
     display: str | None = None
     understood: tuple[str, ...] = field(default=())
+    #: Sentences about filters kept or dropped when a follow-up changed the class (see spex.engine.merge).
+    notes: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.kind not in INTENT_KINDS:
