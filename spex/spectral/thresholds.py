@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 from dataclasses import dataclass
 from typing import Final
 
@@ -18,7 +19,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from skimage.filters import threshold_otsu
 
-__all__ = ["ThresholdResult", "otsu_threshold", "masked_sample"]
+__all__ = ["ThresholdResult", "otsu_threshold", "masked_sample", "SceneSample"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,3 +154,81 @@ def _is_bimodal(counts: np.ndarray, centers: np.ndarray, t: float) -> bool:
     valley = float(np.interp(t, centers, smooth))
     peak = min(float(smooth[:split].max()), float(smooth[split:].max()))
     return valley <= VALLEY_RATIO * peak
+
+
+class SceneSample:
+    """The threshold sample of a whole scene, accumulated window by window.
+
+    Why: a tiled run must give every tile the threshold the whole scene gives. Windows
+    (a regular grid, any order) add their ``values[within & finite]``; :meth:`sample`
+    returns exactly what :func:`masked_sample` returns on the assembled scene (every value
+    when at most :data:`MAX_SAMPLES`, else the same seeded picks of the row-major order),
+    so :meth:`threshold` equals ``otsu_threshold(masked_sample(values, within), ...)``.
+
+    Memory: per-row counts (height x tile columns) plus the selected values, spilled to a
+    temporary file (4 bytes each) and read back one window at a time.
+    """
+
+    def __init__(self, height: int, col_starts: list[int]) -> None:
+        self.height = int(height)
+        self.col_starts = [int(c) for c in col_starts]
+        self._rows = np.zeros((self.height, len(self.col_starts)), dtype=np.int64)
+        self._parts: dict[tuple[int, int], tuple[int, int]] = {}  # (row0, col0) -> (file offset, count)
+        self._file = tempfile.TemporaryFile()
+        self._size = 0
+
+    def add(self, values: np.ndarray, within: np.ndarray, row0: int, col0: int) -> None:
+        """Add one window (its top-left corner at ``row0, col0`` of the scene grid)."""
+        sel = np.asarray(within, dtype=bool) & np.isfinite(values)
+        tc = self.col_starts.index(int(col0))
+        self._rows[row0:row0 + sel.shape[0], tc] = np.count_nonzero(sel, axis=1)
+        chosen = np.ascontiguousarray(np.asarray(values)[sel], dtype=np.float32)
+        self._parts[(int(row0), tc)] = (self._size, int(chosen.size))
+        self._file.seek(self._size)
+        self._file.write(chosen.tobytes())
+        self._size += chosen.nbytes
+
+    @property
+    def total(self) -> int:
+        return int(self._rows.sum())
+
+    def sample(self) -> np.ndarray:
+        """The values :func:`masked_sample` would return on the whole scene (as a multiset)."""
+        total = self.total
+        if total <= MAX_SAMPLES:
+            self._file.seek(0)
+            return np.frombuffer(self._file.read(self._size), dtype=np.float32).copy()
+        picks = np.sort(np.random.default_rng(_SEED).integers(0, total, MAX_SAMPLES))
+        flat = self._rows.ravel()  # row-major over (row, tile column) = the scene's row-major order
+        incl = np.cumsum(flat)
+        f = np.searchsorted(incl, picks, side="right")
+        j = picks - (incl[f] - flat[f])
+        rows, tcs = np.divmod(f, len(self.col_starts))
+        starts = sorted({r0 for r0, _ in self._parts})
+        band = np.searchsorted(np.asarray(starts), rows, side="right") - 1
+        within_tile = np.zeros_like(self._rows)  # rows of the same window before this row
+        for k, r0 in enumerate(starts):
+            r1 = starts[k + 1] if k + 1 < len(starts) else self.height
+            block = self._rows[r0:r1]
+            within_tile[r0:r1] = np.cumsum(block, axis=0) - block
+        pos = within_tile[rows, tcs] + j
+        out = np.empty(picks.size, dtype=np.float32)
+        key = band * len(self.col_starts) + tcs
+        order = np.argsort(key, kind="stable")
+        bounds = np.searchsorted(key[order], np.arange(len(starts) * len(self.col_starts) + 1))
+        for k in range(len(bounds) - 1):
+            lo, hi = bounds[k], bounds[k + 1]
+            if hi == lo:
+                continue
+            offset, count = self._parts[(starts[k // len(self.col_starts)], k % len(self.col_starts))]
+            self._file.seek(offset)
+            part = np.frombuffer(self._file.read(4 * count), dtype=np.float32)
+            out[order[lo:hi]] = part[pos[order[lo:hi]]]
+        return out
+
+    def threshold(self, *, bounds: tuple[float, float], fallback: float) -> ThresholdResult:
+        """:func:`otsu_threshold` of the scene-wide sample."""
+        return otsu_threshold(self.sample(), bounds=bounds, fallback=fallback)
+
+    def close(self) -> None:
+        self._file.close()
