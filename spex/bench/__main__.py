@@ -35,11 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--gdal-cache", type=int, default=None, metavar="MB",
                     help="GDAL block cache of the measured processes (GDAL_CACHEMAX; default GDAL's 5%% of RAM)")
     sc.add_argument("-v", "--verbose", action="store_true")
+    co = sub.add_parser("corpus", help="share of the phrasing corpus a reader holds, per kind")
+    co.add_argument("--reader", choices=("rule", "model"), default="rule")
+    co.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.bench == "scale":
         return _scale(args)
+    if args.bench == "corpus":
+        from spex.bench.corpus import main as corpus_main
+        return corpus_main(args.reader)
     from spex.bench.accuracy import format_table, run_accuracy
     try:
         rows = run_accuracy(Path(args.data) if args.data else None, Path(args.out) if args.out else None)

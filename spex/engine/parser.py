@@ -310,7 +310,7 @@ def _area_filters(state: _State, pixel_area_m2: float | None) -> None:
         _fail(f"A size cannot be negative ('{negative.group(0).strip()}'): every region has a positive area. "
               "Give a positive size, e.g. 'larger than 5 ha'.", state.understood)
     for kind, words in (("min", _MIN_WORDS), ("max", _MAX_WORDS)):
-        pattern = (rf"(?<!\w){words}(?:\s+than)?(?:\s+or equal to)?"
+        pattern = (rf"(?<!\w){words}(?:\s+th[ae]n)?(?:\s+or equal to)?"
                    rf"(?:\s+(?:about|around|approximately|roughly))?\s*{_NUM}\s*{_AREA_UNIT}")
         for m in list(re.finditer(pattern, state.text)):
             value = _to_m2(float(m.group(1)), m.group("unit"), pixel_area_m2, state.understood)
