@@ -72,6 +72,14 @@ def run(args: argparse.Namespace) -> int:
     from spex.io import open_scene
     from spex.spectral import IndexCache
 
+    from tqdm import tqdm
+
+    bar = tqdm(total=6, desc="reading", unit="step", disable=None, leave=False)  # hidden when not a terminal
+
+    def step(name: str) -> None:
+        bar.set_description(name)
+        bar.update(1)
+
     bands = [b for b in re.split(r"[,\s]+", args.bands) if b] if args.bands else None
     backend = _backend(args)
     with open_scene(args.scene, bands=bands, mtl=args.mtl, sensor=args.sensor) as scene:
@@ -83,13 +91,17 @@ def run(args: argparse.Namespace) -> int:
             raise InstructionError(f"--query must ask for a class to extract (understood a {intent.kind!r} "
                                    "request); e.g. 'extract the water bodies larger than 2 ha'.")
         cache = IndexCache(scene)
+        step("extracting")
         if backend is None:
             extraction = extract(scene, intent.request, cache)
         else:
             extraction = backend.extract(scene, intent.request, cache)
+        step("explaining")
         reply = explain(extraction, scene)
         false_colour = args.false_colour or intent.display == "false_colour"
-        outputs = write_outputs(extraction, scene, Path(args.out), reply=reply, false_colour=false_colour)
+        outputs = write_outputs(extraction, scene, Path(args.out), reply=reply, false_colour=false_colour,
+                                progress=step)
+    bar.close()
     print(reply)
     print()
     print("Wrote " + ", ".join(str(path) for path in outputs.paths()))

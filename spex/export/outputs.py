@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +41,7 @@ class Outputs:
 
 
 def write_outputs(extraction: Extraction, scene: Scene, out_dir: Path, *, reply: str,
-                  false_colour: bool = False) -> Outputs:
+                  false_colour: bool = False, progress: Callable[[str], None] | None = None) -> Outputs:
     """Write mask.tif (COG), regions.geojson, regions.gpkg, overlay.png and reply.md into ``out_dir``.
 
     regions.gpkg (layer "regions") holds the GeoJSON's features in the scene CRS, for GIS;
@@ -51,19 +52,27 @@ def write_outputs(extraction: Extraction, scene: Scene, out_dir: Path, *, reply:
     (the validity mask serves both the COG and the overlay) and the region outlines are
     traced once for the GeoJSON and the GeoPackage.
 
+    ``progress`` (optional) is called with the name of each step as it starts
+    ("writing mask", "vectorising", "writing vectors", "rendering"), e.g. to drive a CLI bar.
+
     Raises:
         ExportError: when a file cannot be written or the mask does not match the scene.
     """
+    step = progress or (lambda _name: None)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create output folder {out_dir}: {exc}") from exc
     view = scene if isinstance(scene, MemoScene) else MemoScene(scene)  # a caller's memo is reused as is
+    step("writing mask")
     mask_tif = write_mask_cog(extraction.mask, view, out_dir / "mask.tif")
+    step("vectorising")
     polygons = region_polygons(extraction.labels, scene.transform)
+    step("writing vectors")
     geojson = write_regions_geojson(extraction, view, out_dir / "regions.geojson", polygons=polygons)
     gpkg = write_regions_gpkg(extraction, view, out_dir / "regions.gpkg", polygons=polygons)
+    step("rendering")
     overlay = render_overlay(view, extraction, out_dir / "overlay.png", false_colour=false_colour)
     reply_md = out_dir / "reply.md"
     try:
