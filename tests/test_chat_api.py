@@ -42,7 +42,10 @@ def chat(c: Client, text: str = "", files: tuple[Path, ...] = ()) -> dict:
         {"text": text, "files": [handle_file(str(f)) for f in files]}, api_name="/chat")
     # the reply shows the overlay first; the downloads are written by the chain's next step
     later_files, later_map = c.predict(api_name="/chat_downloads")
-    downloads, map_html = later_files or downloads, later_map or map_html
+    if isinstance(later_files, list) and later_files:
+        downloads = later_files
+    if isinstance(later_map, str) and later_map:
+        map_html = later_map
     texts = [part["text"] for m in chatbot if m["role"] == "assistant"
              for part in m["content"] if part.get("type") == "text"]
     return {"chatbot": chatbot, "last_text": texts[-1] if texts else "", "image": image, "map": map_html,
