@@ -52,7 +52,8 @@ def test_missing_bands_for_class(data_dir: Path, tmp_path: Path) -> None:
     assert "swir1" in proc.stderr and proc.stderr.count("error:") == 1
 
 
-def test_spex_backend_needs_model(data_dir: Path, tmp_path: Path) -> None:
+def test_spex_backend_bad_llm_is_a_clear_error(data_dir: Path, tmp_path: Path) -> None:
+    # --backend spex without --model runs the LLM reader + explanation (issue 8); a bad --llm fails fast
     proc = _run(str(data_dir / "l7_olinda_crop.tif"), "--query", "water", "--out", str(tmp_path / "o"),
-                "--backend", "spex")
-    assert proc.returncode == 2 and "--model" in proc.stderr
+                "--backend", "spex", "--llm", str(tmp_path / "missing.gguf"))
+    assert proc.returncode == 2 and "--llm" in proc.stderr

@@ -23,7 +23,7 @@ def test_measured_numbers_pass_with_rounding() -> None:
 
 
 def test_invented_number_is_caught() -> None:
-    assert unverified_numbers("The lake covers 57 ha in 4 regions.", FACTS) == ["57"]
+    assert unverified_numbers("The lake covers 57 ha in 4 regions.", FACTS) == ["57 ha"]
     assert unverified_numbers("There are seven regions.", FACTS) == ["seven"]
 
 
@@ -32,7 +32,13 @@ def test_check_repairs_or_falls_back() -> None:
     assert ok.source == "llm"
     rep = check_explanation("The water covers 12.47 ha in 4 regions, mostly open lakes. "
                             "The biggest lake is 99 ha wide.", FACTS)
-    assert rep.source == "llm-repaired" and "99" in rep.unverified and "12.47 ha" in rep.text
+    assert rep.source == "llm-repaired" and "99 ha" in rep.unverified and "12.47 ha" in rep.text
     assert "99 ha" not in rep.text.split("(Fact check")[0]
     bad = check_explanation("It is 77 ha.", FACTS)
     assert bad.source == "template" and "not used" in bad.text
+
+
+def test_number_in_wrong_unit_is_caught() -> None:
+    assert unverified_numbers("a depth of 4 meters", FACTS) == ["4 meters"]
+    assert unverified_numbers("4 regions, 3.2 % of the scene", FACTS) == []
+    assert unverified_numbers("4 % of the scene", FACTS) == ["4 %"]

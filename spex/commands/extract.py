@@ -36,6 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("spectral", "spex"), default="spectral",
                    help="spectral = rule-based engine (default); spex = the SPEX model (needs --model)")
     p.add_argument("--model", default=None, help="SPEX checkpoint folder (for --backend spex)")
+    p.add_argument("--llm", default=None, help="language model for --backend spex without --model: 'smollm2' "
+                   "(default, shipped GGUF), a local model folder or .gguf file")
     p.add_argument("--quantization", choices=("4bit", "8bit"), default=None,
                    help="load the SPEX language model quantized (for --backend spex)")
     p.set_defaults(run=run)
@@ -72,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from spex.io import open_scene
     from spex.spectral import IndexCache
 
+    if args.backend == "spex" and not args.model:  # LLM reader + explanation, reply.json (spex.export.reply_json)
+        from spex.export.reply_json import run_llm_extract
+        return run_llm_extract(args)
     from tqdm import tqdm
 
     bar = tqdm(total=6, desc="reading", unit="step", disable=None, leave=False)  # hidden when not a terminal

@@ -56,14 +56,19 @@ def explanation_messages(words: str, facts: Sequence[Fact], scene_text: str = ""
 
 
 def stream_explanation(llm, words: str, facts: Sequence[Fact], *, scene_text: str = "",
-                       max_new_tokens: int = 96, timings: dict | None = None) -> Iterator[str]:
-    """Yield text pieces as the LLM generates them (greedy). ``timings`` gets first_token_s/total_s."""
+                       max_new_tokens: int = 96, timings: dict | None = None, lead: str = "") -> Iterator[str]:
+    """Yield text pieces as the LLM generates them (greedy). ``timings`` gets first_token_s/total_s.
+
+    ``lead`` starts the assistant's answer (e.g. "I selected the water bodies"): it anchors a
+    small LLM on the result instead of general knowledge, and is yielded first.
+    """
     import torch
     from transformers import TextIteratorStreamer
 
     tok = llm.tokenizer
-    enc = tok.apply_chat_template(explanation_messages(words, facts, scene_text), add_generation_prompt=True,
-                                  return_tensors="pt", return_dict=True)
+    prompt = tok.apply_chat_template(explanation_messages(words, facts, scene_text), add_generation_prompt=True,
+                                     tokenize=False) + lead
+    enc = tok(prompt, return_tensors="pt", add_special_tokens=False)
     device = next(llm.model.parameters()).device
     enc = {k: v.to(device) for k, v in enc.items()}
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True, timeout=300.0)
@@ -82,6 +87,8 @@ def stream_explanation(llm, words: str, facts: Sequence[Fact], *, scene_text: st
     thread = threading.Thread(target=work, name="spex-explain", daemon=True)
     thread.start()
     first = None
+    if lead:
+        yield lead
     for piece in streamer:
         if first is None and piece:
             first = time.perf_counter() - t0
@@ -101,6 +108,9 @@ def check_explanation(raw: str, facts: Sequence[Fact], extraction=None, *, ignor
                       min_chars: int = 40) -> Explanation:
     """Keep only sentences whose numbers are all facts; fall back to the template if too little is left."""
     text = " ".join(raw.split())
+    if text and text[-1] not in ".!?":  # cut at max_new_tokens: drop the unfinished sentence
+        cut = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
+        text = text[:cut + 1] if cut > 0 else text
     bad = unverified_numbers(text, facts, ignore)
     if not bad and len(text) >= min_chars:
         return Explanation(text=text, source="llm", raw=raw)
@@ -119,11 +129,11 @@ def check_explanation(raw: str, facts: Sequence[Fact], extraction=None, *, ignor
 
 
 def generate_explanation(llm, words: str, facts: Sequence[Fact], extraction=None, *, scene_text: str = "",
-                         ignore: Sequence[str] = (), max_new_tokens: int = 96) -> Explanation:
+                         ignore: Sequence[str] = (), max_new_tokens: int = 96, lead: str = "") -> Explanation:
     """Generate, time and check the explanation (non-streaming convenience)."""
     timings: dict = {}
     raw = "".join(stream_explanation(llm, words, facts, scene_text=scene_text, max_new_tokens=max_new_tokens,
-                                     timings=timings))
+                                     timings=timings, lead=lead))
     result = check_explanation(raw, facts, extraction, ignore=ignore)
     result.first_token_s = timings.get("first_token_s")
     result.total_s = timings.get("total_s")

@@ -32,6 +32,11 @@ _WORDS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty".split())}
 _NUM = re.compile(r"(?<![A-Za-z0-9_.])[-−]?\d[\d,]*(?:\.\d+)?(?![A-Za-z0-9_])|(?<![A-Za-z0-9_.])[-−]?\.\d+")
+#: unit written after a number -> the fact unit it must match (others: any fact).
+_UNIT = re.compile(r"\s?(%|percent\b|ha\b|hectares?\b|km²|km2\b|square kilomet\w+|m²|m2\b|square met\w+|"
+                   r"met(?:er|re)s?\b|m\b|km\b|kilomet\w+|px\b|pixels?\b|degrees?\b|°)", re.IGNORECASE)
+_UNIT_KEYS = {"%": "%", "percent": "%", "ha": "ha", "hectare": "ha", "hectares": "ha", "km²": "km²", "km2": "km²",
+              "px": "px", "pixel": "px", "pixels": "px"}
 _WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
 
 
@@ -48,6 +53,9 @@ def numbers_in(text: str, ignore: Iterable[str] = ()) -> list[tuple[str, float, 
     for m in _NUM.finditer(text):
         raw = m.group(0)
         clean = raw.replace("−", "-")
+        unit = _UNIT.match(text, m.end())
+        if unit:
+            raw = raw + unit.group(0).rstrip()
         # "1,234" is a thousands separator; "1,5" would be a decimal comma (not produced by us).
         clean = clean.replace(",", "") if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", clean) else clean.split(",")[0]
         try:
@@ -71,10 +79,16 @@ def number_matches(value: float, decimals: int, fact: float) -> bool:
 
 def unverified_numbers(text: str, facts: Sequence[Fact], ignore: Iterable[str] = ()) -> list[str]:
     """Numbers of ``text`` that match no fact (empty list = every number is a measured fact)."""
-    values = [f.value for f in facts]
     bad: list[str] = []
     for raw, value, decimals in numbers_in(text, ignore):
-        if not any(number_matches(value, decimals, v) for v in values):
+        unit = _UNIT.search(raw)
+        pool = [f.value for f in facts]
+        if unit:
+            word = unit.group(0).strip().lower()
+            key = _UNIT_KEYS.get(word) or ("km²" if word.startswith("square kilomet") else None)
+            # a unit with no fact (metres, degrees ...) can never be verified
+            pool = [f.value for f in facts if f.unit == key] if key else []
+        if not any(number_matches(value, decimals, v) for v in pool):
             bad.append(raw)
     return bad
 
