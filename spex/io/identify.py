@@ -141,7 +141,8 @@ def _is_s2_ids(ids: Sequence[str], files: Sequence[FileMeta]) -> bool:
     Zero padding (B02), B8A, 12+ bands, a Sentinel-2 hint in file names/tags, or B8 with B2-B4 but no
     B5 (the S2 10 m set; on Landsat B8 is the 15 m panchromatic band) say Sentinel-2.
     """
-    if any(re.fullmatch(r"B0\d|B8A|B1[12]", i) for i in ids) or len(ids) >= 12:
+    # B10/B11 exist on Landsat 8/9 too (thermal), so only zero padding, B8A or B12 are Sentinel-2-only ids
+    if any(re.fullmatch(r"B0\d|B8A|B12", i) for i in ids) or len(ids) >= 12:
         return True
     text = " ".join([f.path.name for f in files] + [" ".join(f.tags.values()) for f in files]).lower()
     if re.search(r"sentinel|\bs2|\bmsi\b", text):
@@ -342,6 +343,22 @@ def _auto(files: Sequence[FileMeta], mtl: MtlFile | None) -> Identification:
     return Identification(sensor, tuple(ids), _roles_for(sensor, ids), tuple(notes))
 
 
+def _ids_by_name(files: Sequence[FileMeta], sens: Sensor) -> tuple[str, ...] | None:
+    """Band ids from descriptions/file names when every band has one valid for ``sens`` (ids beat position)."""
+    ids: list[str] = []
+    for f in files:
+        found, _ = _ids_from_descriptions(f)
+        found = found if found is not None else _ids_from_filename(f)
+        if found is None:
+            return None
+        ids.extend(found)
+    if sens.key.startswith("s2"):
+        ids = [_s2_id(i) for i in ids]
+    if len(ids) != len(set(ids)) or not all(i in sens.all_bands for i in ids):
+        return None
+    return tuple(ids)
+
+
 def identify_bands(files: Sequence[FileMeta], *, bands: Sequence[str] | str | None = None,
                    sensor: str | None = None, mtl: MtlFile | None = None) -> Identification:
     """Identify every band of ``files`` (see module docstring); raise :class:`BandError` when impossible."""
@@ -367,7 +384,10 @@ def identify_bands(files: Sequence[FileMeta], *, bands: Sequence[str] | str | No
             sens = get_sensor(sensor)
         except ValueError as exc:
             raise BandError(str(exc)) from None
-        if total == len(sens.all_bands):
+        named = _ids_by_name(files, sens)
+        if named is not None:
+            ids = named
+        elif total == len(sens.all_bands):
             ids = sens.all_bands
         elif sens.key.startswith("landsat") and sens.key != "landsat_oli" and total == 6:
             ids = TM_NO_THERMAL_IDS
