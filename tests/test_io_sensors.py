@@ -54,3 +54,17 @@ def test_sort_scene_files_keeps_what_it_can(tmp_path: Path) -> None:
     skipped = {p.name: why for p, why in files.skipped}
     assert set(skipped) == {"LC08_X_MTL.json", "thumb.png", "notes.xml", "data.zip"}
     assert all(why for why in skipped.values())
+
+
+def test_open_scene_keeps_qa_file_out_of_the_bands(tmp_path: Path) -> None:
+    paths = _landsat8_files(tmp_path)
+    qa = tmp_path / "LC08_X_QA_PIXEL.TIF"
+    with rasterio.open(qa, "w", driver="GTiff", width=16, height=16, count=1, dtype="uint16", crs="EPSG:32633",
+                       transform=from_origin(500000, 5000000, 30, 30)) as ds:
+        ds.write(np.full((1, 16, 16), 21824, dtype="uint16"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with open_scene([*paths, qa]) as scene:
+            assert "Landsat 8" in scene.sensor
+            assert qa not in scene.paths
+            assert any("QA_PIXEL" in n for n in scene.notes)

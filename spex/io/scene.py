@@ -34,6 +34,7 @@ from rasterio.windows import Window
 from spex.bands import WAVELENGTHS_NM, canonical_band
 from spex.errors import BandError, NotGeoreferencedWarning, RelativeScalingWarning, SceneReadError
 from spex.io.coregister import GridSpec, align, check_overlap, pixel_size_metres, reference_index
+from spex.io.files import sort_scene_files
 from spex.io.identify import FileMeta, Identification, identify_bands
 from spex.io.mtl import MtlFile, find_mtl, read_mtl
 from spex.io.scaling import BandScaling, BandStats, band_stats, plan_scaling
@@ -519,9 +520,18 @@ def open_scene(paths: str | Path | Sequence[str | Path], *, bands: Sequence[str]
         and scaling statistics; pixel data are read later, window by window.
     """
     rasters, mtl_listed = expand_paths(paths)
+    qa_files = sort_scene_files(rasters).qa
+    if qa_files and len(qa_files) < len(rasters):
+        # quality bands (QA_PIXEL, BQA, S2 cloud masks) are not reflectance: keep them out of the cube
+        rasters = [r for r in rasters if r not in qa_files]
+    else:
+        qa_files = []
     stack = ExitStack()
     try:
         datasets, ref, notes = _open_files(rasters, stack, max_pixels)
+        if qa_files:
+            notes.append(f"Quality file(s) {', '.join(q.name for q in qa_files)} kept out of the band stack "
+                         "(their cloud/shadow bits are not yet used for the masks).")
         mtl_file = _resolve_mtl(mtl, mtl_listed, rasters, notes)
         samples = [_sample(ds) for ds in datasets]
         ident = identify_bands([_meta(p, ds, s) for p, ds, s in zip(rasters, datasets, samples)],
