@@ -1,9 +1,8 @@
 """Uploads that keep what they can, and the chat's wording of the CLI's band options.
 
 An upload is sorted into band files, an MTL and skipped files (each with its reason), so one
-stray file no longer refuses the whole upload. ``spex.io.sort_scene_files`` (quality bands
-used as such) is preferred when the library has it; until then quality bands are skipped
-with their reason.
+stray file no longer refuses the whole upload. Roles (bands, MTL, quality bands) come from
+``spex.io.sort_scene_files``; this module adds the chat's own checks (pictures, file size).
 """
 
 from __future__ import annotations
@@ -14,13 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spex.errors import SceneReadError
+from spex.io import sort_scene_files
 
 __all__ = ["ACCEPTED_SUFFIXES", "MTL_SUFFIX", "SortedUpload", "chat_wording", "sort_upload"]
 
 ACCEPTED_SUFFIXES = (".tif", ".tiff", ".jp2")
 MTL_SUFFIX = "_mtl.txt"
-_QA = re.compile(r"(?:^|_)(?:B?QA(?:_\w+)?|QA_PIXEL|QA_RADSAT|SCL|MSK_\w+|CLD\w*|SAA|SZA|VAA|VZA)(?:\.|_|$)",
-                 re.IGNORECASE)
 _PICTURES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".webp": "WebP", ".bmp": "BMP"}
 
 
@@ -61,28 +59,16 @@ def sort_upload(files: Sequence[Path], max_bytes: int) -> SortedUpload:
         SceneReadError: nothing usable is left (the message lists every skipped file and why).
     """
     out = SortedUpload()
+    usable: list[Path] = []
     for f in files:
         why = _reason(f, max_bytes)
-        if why is not None:
-            out.skipped.append((f, why))
-        elif f.name.lower().endswith(MTL_SUFFIX):
-            out.mtl = f
-        elif _QA.search(f.stem):
-            out.qa.append(f)
+        if why is None:
+            usable.append(f)
         else:
-            out.rasters.append(f)
-    try:  # the library's sorter (quality bands kept for cloud/shadow) once it exists
-        from spex.io import sort_scene_files  # type: ignore[attr-defined]
-    except ImportError:
-        sort_scene_files = None
-    if sort_scene_files is not None and (out.rasters or out.qa):
-        lib = sort_scene_files([*out.rasters, *out.qa, *([out.mtl] if out.mtl else [])])
-        out.rasters, out.qa = list(lib.bands), list(lib.qa)
-        out.mtl = lib.mtl or out.mtl
-        out.skipped += [(Path(p), why) for p, why in lib.skipped]
-    else:
-        out.skipped += [(q, "a quality/mask band (not a spectral band); not used for this scene") for q in out.qa]
-        out.qa = []
+            out.skipped.append((f, why))
+    roles = sort_scene_files(usable)  # the library decides bands, MTL and quality bands by name
+    out.rasters, out.qa, out.mtl = list(roles.bands), list(roles.qa), roles.mtl
+    out.skipped += [(Path(p), why) for p, why in roles.skipped]
     if not out.rasters and out.mtl is None:
         listed = ("\n\n" + out.skipped_text()) if out.skipped else ""
         raise SceneReadError("The upload has no raster I can use. Accepted: one GeoTIFF/JPEG 2000 or the band files "
