@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,13 +32,16 @@ _BLOCK_PIXELS = 1 << 20
 BACKEND_NAME = "spectral engine"
 
 
-def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None = None) -> Extraction:
+def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None = None, *,
+            refine: Callable[[RuleResult, RuleContext], RuleResult] | None = None) -> Extraction:
     """Extract ``request`` from ``scene`` with the spectral rules.
 
     Args:
         scene: an open scene.
         request: what to extract and how to filter it.
         cache: the scene's index cache (re-used across turns); created when None.
+        refine: replaces each target's rule result (the SPEX refiner, spex.model.refined); exclusions,
+            post-processing and evidence stay the engine's.
 
     Returns:
         The extraction; ``mask`` True = selected, ``labels`` numbered largest first,
@@ -56,6 +60,8 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
     valid = cache.valid()
 
     results = [evaluate_rule(t, ctx) for t in request.targets]
+    if refine is not None:
+        results = [refine(r, ctx) for r in results]
     sanity = check_scene(cache)  # degenerate-scene checks (spex.engine.sanity): invalid pixels, refusals
     refused = unsupported_claims({r.target: r.mask for r in results}, sanity, bool(scene.calibrated))
     union = np.zeros(valid.shape, dtype=bool)
