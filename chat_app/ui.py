@@ -12,13 +12,14 @@ from __future__ import annotations
 import html
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from chat_app.dialogue import EXAMPLES, Dialogue, default_services
+from chat_app.explain import Explainer
 from chat_app.lifecycle import release_session, sweep_work_dir
 from chat_app.settings import Settings
 from chat_app.spaces_compat import gpu
@@ -104,9 +105,12 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = None) -> gr.Blocks:
-    """The SPEX chat app. ``dialogue`` is shared by all sessions; state is per session."""
+def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = None,
+               explainer: Explainer | None = None) -> gr.Blocks:
+    """The SPEX chat app. ``dialogue`` and ``explainer`` (the streamed LLM explanation, chat_app.explain)
+    are shared by all sessions; state is per session."""
     settings = settings or Settings()
+    explainer = explainer or Explainer("template")
     dialogue = dialogue or make_dialogue(settings)
     limit = settings.max_file_size_mb
     # No server-side type filter: Gradio's own check answers "Invalid file type: None"; the dialogue
@@ -187,11 +191,15 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
 
         @gpu
         def respond(s: ChatState, message: dict[str, Any] | str | None, request: gr.Request,
-                    progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:
-            """Slow step: one turn of the dialogue (API name ``/chat``)."""
+                    progress: gr.Progress = gr.Progress()) -> Iterator[dict[Any, Any]]:
+            """Slow step: one turn of the dialogue (API name ``/chat``): the measured summary first, then
+            the language model's explanation streamed into the same reply."""
             text, names = _split(message)
             s = with_session(s, request)
-            return view(dialogue.respond(s, text, names, progress=progress_cb(progress)), s)
+            new = dialogue.respond(s, text, names, progress=progress_cb(progress))
+            yield view(new, s)
+            for streamed in explainer.stream(s, new):
+                yield view(streamed, new)
 
         def fixed(text: str) -> Callable[..., dict[Any, Any]]:
             @gpu
