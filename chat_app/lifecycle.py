@@ -13,16 +13,20 @@ quota drops its oldest turn folders first.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import gc
 import logging
+import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KEEP_TURNS", "SESSION_QUOTA_BYTES", "folder_bytes", "prune_turns", "release_session", "sweep_work_dir",
-           "trim_memory"]
+__all__ = ["KEEP_TURNS", "LOCK_NAME", "SESSION_QUOTA_BYTES", "WorkDirLock", "claim_work_dir", "folder_bytes",
+           "prune_turns", "release_session", "sweep_work_dir", "trim_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +95,106 @@ def prune_turns(scene_dir: Path, current: int, *, keep: int = KEEP_TURNS, quota:
     return removed
 
 
+#: Lock file a serving process holds (``flock``) on its work folder for its whole life.
+LOCK_NAME = ".server.lock"
+#: Prefix of the per-process work folders the default settings create (``srv-<pid>``).
+SERVER_PREFIX = "srv-"
+
+
+def _locked_by_live_process(folder: Path) -> bool:
+    """True when another live process holds the lock of ``folder`` (the lock dies with its process)."""
+    lock = folder / LOCK_NAME
+    if not lock.exists():
+        return False
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return True  # cannot tell: keep it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _remove(p: Path) -> bool:
+    try:
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class WorkDirLock:
+    """This server's hold on its work folder: an ``flock`` kept open until :meth:`release` or exit.
+
+    Why: two servers on one machine share Gradio's temp folder; a start-up sweep must remove
+    what a *stopped* server left, never the folders of one that is still serving.
+    """
+
+    folder: Path
+    fd: int | None = None
+    shared: bool = False  # another live server holds this same folder: nothing of it was swept
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+                os.close(self.fd)
+            self.fd = None
+
+
+def claim_work_dir(work_dir: Path) -> WorkDirLock:
+    """Lock ``work_dir`` for this process and sweep what stopped servers left (start-up).
+
+    - ``work_dir`` itself: emptied when no other live process holds its lock (a previous run's
+      session folders); left alone (``shared``) when one does.
+    - Sibling ``srv-*`` folders (the per-process default layout) whose lock no live process
+      holds: removed. Folders of live servers and anything else beside ``work_dir`` are kept.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    shared = _locked_by_live_process(work_dir)
+    lock = WorkDirLock(work_dir, shared=shared)
+    fd = os.open(work_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if not shared:  # exclusive only long enough to sweep; then shared, so a later server can see us
+            sweep_work_dir(work_dir)
+            fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError:
+        lock.shared = True
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    lock.fd = fd
+    if shared:
+        log.warning("work folder %s is in use by another running server: not swept", work_dir)
+    parent, n = work_dir.parent, 0
+    if work_dir.name.startswith(SERVER_PREFIX):
+        for p in parent.iterdir():
+            if p != work_dir and p.name.startswith(SERVER_PREFIX) and p.is_dir() and not _locked_by_live_process(p):
+                n += _remove(p)
+    if n:
+        log.info("removed %d work folder(s) of stopped servers from %s", n, parent)
+    return lock
+
+
 def sweep_work_dir(work_dir: Path, *, older_than_s: float = 0.0) -> int:
-    """Remove session folders left by a stopped server (at start-up: all of them). Returns how many."""
+    """Remove the session folders in ``work_dir`` (not its lock). Returns how many.
+
+    Call it only on a folder this process holds (:func:`claim_work_dir` does, at start-up).
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     now, n = time.time(), 0
     for p in work_dir.iterdir():
+        if p.name == LOCK_NAME:
+            continue
         try:
-            if now - p.stat().st_mtime >= older_than_s:
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
-                n += 1
+            if now - p.lstat().st_mtime >= older_than_s:
+                n += _remove(p)
         except OSError:
             continue
     if n:

@@ -10,16 +10,21 @@ import argparse
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["BACKENDS", "QUANTIZATIONS", "Settings", "build_parser", "parse_settings"]
+__all__ = ["BACKENDS", "QUANTIZATIONS", "Settings", "build_parser", "gradio_temp_dir", "parse_settings"]
 
 BACKENDS = ("spectral", "spex")
 QUANTIZATIONS = ("none", "8bit", "4bit")
 
 #: Repository root (app.py lives there); the demo scene is in assets/demo.
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def gradio_temp_dir() -> Path:
+    """Gradio's upload and cache folder (``GRADIO_TEMP_DIR``, else <tmp>/gradio)."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
 
 
 @dataclass(frozen=True)
@@ -35,14 +40,19 @@ class Settings:
     chat_quantization: str | None = "4bit"
     max_file_size_mb: int = 500
     max_history: int = 200
+    shown_history: int = 40  # bubbles sent to the browser per turn (the report keeps the whole conversation)
     max_undo: int = 20
     demo_dir: Path = REPO_ROOT / "assets" / "demo"
     open_demo: bool = True  # each new page opens with the demo scene loaded (off: empty chat)
     # inside Gradio's cache folder: files served from there are not copied again into it at every turn
     # (outside it, each download and picture was duplicated per turn and kept for hours)
-    work_dir: Path = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio") / "spex_chat"
+    # one folder per serving process (srv-<pid>), so a second server's start-up sweep leaves this one's alone
+    work_dir: Path = field(default_factory=lambda: gradio_temp_dir() / "spex_chat" / f"srv-{os.getpid()}")
     delete_cache: tuple[int, int] = (3600, 7200)
     state_ttl_s: int = 4 * 3600  # an idle session's scene and cache are released after this
+    turn_limit_s: float = 120.0  # a turn running longer ends with a message; the session keeps its state
+    upload_orphan_ttl_s: float = 900.0  # an upload no chat turn used is deleted after this
+    upload_orphan_cap_mb: int = 1024  # total size of uploads no turn has used yet (anonymous ones included)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -53,6 +63,8 @@ class Settings:
             raise ValueError(f"invalid quantization: {self.quantization!r}; expected one of {QUANTIZATIONS}")
         if not 1 <= self.port <= 65535:
             raise ValueError(f"invalid port: {self.port}; expected 1..65535")
+        if not self.turn_limit_s > 0:
+            raise ValueError(f"turn time limit must be > 0 s, got {self.turn_limit_s}")
         if self.max_file_size_mb < 1:
             raise ValueError(f"max file size must be >= 1 MB, got {self.max_file_size_mb}")
 
@@ -80,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optional local chat LLM folder/id that chooses the tools (env SPEX_CHAT_MODEL); "
                         "default: the rule-based interpreter")
     p.add_argument("--max-file-size-mb", type=int, default=None, help="upload limit per file (default 500)")
+    p.add_argument("--turn-limit-s", type=float, default=None,
+                   help="seconds a chat turn may run before it is stopped (env SPEX_TURN_LIMIT_S; default 120)")
     p.add_argument("--no-demo", action="store_true",
                    help="open on an empty chat instead of the bundled demo scene (env SPEX_OPEN_DEMO=0)")
     return p
@@ -99,5 +113,8 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
         quantization=None if quant == "none" else quant,
         chat_model=args.chat_model or env.get("SPEX_CHAT_MODEL") or None,
         max_file_size_mb=args.max_file_size_mb or int(env.get("SPEX_MAX_FILE_SIZE_MB", "500")),
+        turn_limit_s=args.turn_limit_s or float(env.get("SPEX_TURN_LIMIT_S", "120")),
+        upload_orphan_ttl_s=float(env.get("SPEX_UPLOAD_ORPHAN_S", "900")),
+        upload_orphan_cap_mb=int(env.get("SPEX_UPLOAD_CAP_MB", "1024")),
         open_demo=not args.no_demo and env.get("SPEX_OPEN_DEMO", "1").strip().lower() not in ("0", "false", "no"),
     )

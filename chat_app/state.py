@@ -163,10 +163,20 @@ class ChatState:
         self.redo.clear()
 
     # -------------------------------------------------------------- rendering
-    def to_chatbot(self) -> list[dict[str, Any]]:
-        """The transcript as Gradio ``messages`` (text and inline PNGs)."""
+    def to_chatbot(self, last: int | None = None) -> list[dict[str, Any]]:
+        """The transcript as Gradio ``messages`` (text and inline PNGs).
+
+        ``last``: show only the newest ``last`` bubbles, after a note that the report has the rest;
+        Gradio sends the whole chat value at every turn, so this bounds what a turn sends.
+        """
         out: list[dict[str, Any]] = []
-        for e in self.entries:
+        entries = self.entries
+        if last is not None and len(entries) > last:
+            hidden = len(entries) - last
+            entries = entries[hidden:]
+            out.append({"role": "assistant", "content": f"*{hidden} earlier messages are not shown here; the whole "
+                                                        "conversation is in `spex_report.md` (Downloads).*"})
+        for e in entries:
             text = e.text
             if e.files:
                 names = ", ".join(f"`{n}`" for n in e.files)

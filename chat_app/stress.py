@@ -9,6 +9,7 @@ Only 127.0.0.1 is contacted; every loop is bounded by N x M.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import statistics
@@ -45,6 +46,10 @@ class StressResult:
     after_close_rss_mb: float = 0.0
     disk_peak_mb: float = 0.0
     disk_after_mb: float = 0.0
+    #: per turn index: client-seen seconds (the reply plus its downloads step, as a browser waits for both)
+    #: and bytes received (JSON of both steps' outputs), over all sessions
+    by_turn: dict[int, list[float]] = field(default_factory=dict)
+    payload_by_turn: dict[int, list[int]] = field(default_factory=dict)
 
 
 def _rss_mb(pid: int) -> float:
@@ -65,14 +70,17 @@ def _session(url: str, idx: int, turns: int, res: StressResult, lock: threading.
     from gradio_client import Client
 
     cls = CLASSES[idx % len(CLASSES)]
-    client = Client(url, verbose=False, download_files=str(dl / f"s{idx}"), analytics_enabled=False)
+    # download_files=False: what a browser receives per turn (FileData with URLs), not the file bodies
+    client = Client(url, verbose=False, download_files=False, analytics_enabled=False)
     try:
         client.predict(api_name="/load_demo")
         for t in range(turns):
             text = TURNS[t % len(TURNS)].format(c=cls)
             t0 = time.perf_counter()
             out = client.predict({"text": text, "files": []}, api_name="/chat")
+            later = client.predict(api_name="/chat_downloads")  # the browser runs this step after each reply
             dt = time.perf_counter() - t0
+            size = len(json.dumps([out, later], default=str).encode())
             parts = out if isinstance(out, (list, tuple)) else [out]
             history = next((p for p in parts if isinstance(p, list) and p and isinstance(p[0], dict)), [])
             content = ""
@@ -87,6 +95,8 @@ def _session(url: str, idx: int, turns: int, res: StressResult, lock: threading.
                     break
             with lock:
                 res.latencies.append(dt)
+                res.by_turn.setdefault(t, []).append(dt)
+                res.payload_by_turn.setdefault(t, []).append(size)
                 (res.first_half if t < turns / 2 else res.second_half).append(dt)
                 if content.startswith(("Sorry", "Something")) or not content:
                     res.errors.append(f"session {idx} turn {t} ({text!r}): {content[:120]}")
@@ -177,5 +187,17 @@ def print_stress(res: StressResult) -> None:
     print("SPEX chat stress test (local server, gradio_client)")
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
+    if res.turns >= 20:  # growth over a long conversation: the first and the last ten turns
+        def med(d: dict, ts: range) -> float:
+            return statistics.median([v for t in ts for v in d.get(t, [])] or [0])
+        first, last = range(10), range(res.turns - 10, res.turns)
+        print(f"  {'client turn time, turns 1-10 / last 10 median [s]':<{width}}  "
+              f"{med(res.by_turn, first):.2f} / {med(res.by_turn, last):.2f}")
+        print(f"  {'bytes received per turn, turns 1-10 / last 10 median [KB]':<{width}}  "
+              f"{med(res.payload_by_turn, first) / 1024:.1f} / {med(res.payload_by_turn, last) / 1024:.1f}")
+    else:
+        sizes = [v for vs in res.payload_by_turn.values() for v in vs] or [0]
+        print(f"  {'bytes received per turn, median / max [KB]':<{width}}  "
+              f"{statistics.median(sizes) / 1024:.1f} / {max(sizes) / 1024:.1f}")
     for e in res.errors[:10]:
         print("  error:", e)

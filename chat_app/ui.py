@@ -13,19 +13,23 @@ import html
 import logging
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
+from chat_app.access import SessionFileMiddleware, SessionFiles
+from chat_app.deadline import limit_message, limited_progress, limited_services, run_limited
 from chat_app.dialogue import EXAMPLES, Dialogue, default_services
 from chat_app.explain import Explainer
-from chat_app.lifecycle import release_session, sweep_work_dir
-from chat_app.settings import Settings
+from chat_app.lifecycle import WorkDirLock, claim_work_dir, release_session
+from chat_app.settings import Settings, gradio_temp_dir
 from chat_app.spaces_compat import gpu
-from chat_app.state import ChatState
+from chat_app.state import ChatEntry, ChatState
 
-__all__ = ["CSS", "build_demo", "launch_kwargs", "map_iframe", "make_dialogue"]
+__all__ = ["CSS", "SpexBlocks", "build_demo", "launch_kwargs", "map_iframe", "make_dialogue"]
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +89,20 @@ def map_iframe(map_document: str, height: int = MAP_HEIGHT_PX) -> str:
 
 
 def make_dialogue(settings: Settings, backend: Any | None = None, interpreter: Any | None = None) -> Dialogue:
-    """The shared conversation engine for these settings (``backend``: e.g. a loaded SpexBackend)."""
-    return Dialogue(default_services(backend), interpreter, work_dir=settings.work_dir,
+    """The shared conversation engine for these settings (``backend``: e.g. a loaded SpexBackend).
+
+    Its library calls check the turn deadline (:mod:`chat_app.deadline`; a no-op outside a turn).
+    """
+    return Dialogue(limited_services(default_services(backend)), interpreter, work_dir=settings.work_dir,
                     max_file_size_bytes=settings.max_file_size_bytes, demo_dir=settings.demo_dir,
                     lazy_downloads=True)
 
 
 def launch_kwargs(settings: Settings) -> dict[str, Any]:
-    """Arguments for ``demo.launch`` that belong to the app rather than to the caller."""
-    sweep_work_dir(settings.work_dir)  # session folders of a stopped server are removed at the next start
+    """Arguments for ``demo.launch`` that belong to the app rather than to the caller.
+
+    The session-file middleware and the start-up sweep are added by :meth:`SpexBlocks.launch` itself.
+    """
     return {
         "max_file_size": settings.max_file_size,
         "allowed_paths": [str(settings.work_dir)],
@@ -105,19 +114,55 @@ def launch_kwargs(settings: Settings) -> dict[str, Any]:
     }
 
 
+class SpexBlocks(gr.Blocks):
+    """``gr.Blocks`` whose ``launch`` claims the work folder and puts the session-file guard in front.
+
+    Why a subclass: the guard must be in the FastAPI app Gradio creates at launch
+    (``app_kwargs["middleware"]``), for every caller of ``launch`` (app.py, tests, benchmarks).
+    """
+
+    spex_settings: Settings
+    spex_files: SessionFiles
+    spex_lock: WorkDirLock | None = None
+
+    def launch(self, *args: Any, app_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        if self.spex_lock is not None:
+            self.spex_lock.release()
+        # session folders of a stopped server are removed at the next start; a live server's are kept
+        self.spex_lock = claim_work_dir(self.spex_settings.work_dir)
+        app_kwargs = dict(app_kwargs or {})
+        app_kwargs["middleware"] = [*(app_kwargs.get("middleware") or []),
+                                    Middleware(SessionFileMiddleware, files=self.spex_files)]
+        return super().launch(*args, app_kwargs=app_kwargs, **kwargs)
+
+
 def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = None,
-               explainer: Explainer | None = None) -> gr.Blocks:
+               explainer: Explainer | None = None) -> SpexBlocks:
     """The SPEX chat app. ``dialogue`` and ``explainer`` (the streamed LLM explanation, chat_app.explain)
     are shared by all sessions; state is per session."""
     settings = settings or Settings()
     explainer = explainer or Explainer("template")
     dialogue = dialogue or make_dialogue(settings)
+    if not getattr(dialogue.services.extract, "__wrapped_deadline__", False):
+        dialogue.services = limited_services(dialogue.services)
+    files_guard = SessionFiles(settings.work_dir, gradio_temp_dir(), orphan_ttl_s=settings.upload_orphan_ttl_s,
+                               orphan_cap_bytes=settings.upload_orphan_cap_mb * 2**20,
+                               anonymous_cap_bytes=settings.max_file_size_bytes)
+    files_guard.start_sweeper(min(60.0, settings.upload_orphan_ttl_s / 4))
+    if not _inside(settings.work_dir, gradio_temp_dir()):
+        log.warning("work folder %s is outside Gradio's cache %s: Gradio serves copies of the outputs from its "
+                    "cache, which are not limited to their session", settings.work_dir, gradio_temp_dir())
+    limit_s = settings.turn_limit_s
+    # turns run here (threads reused, like Gradio's own pool); room for abandoned turns still stopping
+    turn_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spex-turn")
+    shown = settings.shown_history
     limit = settings.max_file_size_mb
     # No server-side type filter: Gradio's own check answers "Invalid file type: None"; the dialogue
     # sorts every upload itself and says which file was skipped and why.
     file_types = None
 
-    with gr.Blocks(title="SPEX chat", delete_cache=settings.delete_cache, fill_width=True) as demo:
+    with SpexBlocks(title="SPEX chat", delete_cache=settings.delete_cache, fill_width=True) as demo:
+        demo.spex_settings, demo.spex_files = settings, files_guard
         state = gr.State(ChatState(max_undo=settings.max_undo, max_history=settings.max_history),
                          time_to_live=settings.state_ttl_s, delete_callback=dialogue.close)
         gr.HTML(HEADER, js_on_load=None)
@@ -158,7 +203,7 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
             panel = new.panel
             out: dict[Any, Any] = {
                 state: new,
-                chatbot: new.to_chatbot(),
+                chatbot: new.to_chatbot(shown),
                 image: str(panel.image) if panel.image else None,
                 files: [str(p) for p in panel.downloads] or None,
             }
@@ -170,20 +215,32 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
             return out
 
         def with_session(s: ChatState, request: gr.Request | None) -> ChatState:
+            """The session's folder is named by ``files_guard`` (unguessable; only its browser may read it)."""
             if not s.session_id and request is not None and request.session_hash:
                 s = s.fork()
-                s.session_id = request.session_hash
+                s.session_id = files_guard.folder(request.session_hash)
             return s
 
         def progress_cb(progress: gr.Progress) -> Callable[[float, str], None]:
-            return lambda fraction, desc: progress(fraction, desc=desc)
+            return limited_progress(lambda fraction, desc: progress(fraction, desc=desc))
+
+        def limited(s: ChatState, text: str, names: list[str], work: Callable[[], ChatState]) -> ChatState:
+            """``work()`` under the turn time limit; past it, ``s`` plus the user's bubble and a clear reply."""
+            def timed_out() -> ChatState:
+                out = s.fork()
+                out.turn += 1
+                out.add(ChatEntry("user", text, files=tuple(Path(n).name for n in names)))
+                out.add(ChatEntry("assistant", limit_message(limit_s)
+                                  + "\n\nNothing was changed; your previous scene and result are kept."))
+                return out
+            return run_limited(work, limit_s, timed_out, executor=turn_pool)
 
         def show_user(s: ChatState, message: dict[str, Any] | str | None) -> dict[Any, Any]:
             """Fast step: the user's bubble appears at once and the textbox locks."""
             text, names = _split(message)
             bubble = ("Files: " + ", ".join(f"`{Path(n).name}`" for n in names) + ("\n\n" if text else "")
                       if names else "") + html.escape(text, quote=False)  # literal, never rendered as HTML
-            history = s.to_chatbot() + ([{"role": "user", "content": bubble}] if bubble else [])
+            history = s.to_chatbot(shown) + ([{"role": "user", "content": bubble}] if bubble else [])
             return {chatbot: history, box: gr.MultimodalTextbox(interactive=False)}
 
         def show_fixed(text: str) -> Callable[[ChatState], dict[Any, Any]]:
@@ -196,7 +253,10 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
             the language model's explanation streamed into the same reply."""
             text, names = _split(message)
             s = with_session(s, request)
-            new = dialogue.respond(s, text, names, progress=progress_cb(progress))
+            if names and request is not None:  # kept while this session lives; deleted when it closes
+                files_guard.claim(request.session_hash, names)
+            cb = progress_cb(progress)
+            new = limited(s, text, names, lambda: dialogue.respond(s, text, names, progress=cb))
             yield view(new, s)
             for streamed in explainer.stream(s, new):
                 yield view(streamed, new)
@@ -205,13 +265,15 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
             @gpu
             def run(s: ChatState, request: gr.Request, progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:
                 s = with_session(s, request)
-                return view(dialogue.respond(s, text, (), progress=progress_cb(progress)), s)
+                cb = progress_cb(progress)
+                return view(limited(s, text, [], lambda: dialogue.respond(s, text, (), progress=cb)), s)
             return run
 
         @gpu
         def load_demo(s: ChatState, request: gr.Request, progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:
             s = with_session(s, request)
-            return view(dialogue.load_demo(s, progress=progress_cb(progress)), s)
+            cb = progress_cb(progress)
+            return view(limited(s, "Load the demo scene", [], lambda: dialogue.load_demo(s, progress=cb)), s)
 
         def downloads(s: ChatState) -> dict[Any, Any]:
             """Write the current result's files (mask COG, GeoJSON, GeoPackage, overlay, report)."""
@@ -226,7 +288,7 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
 
         def restore(s: ChatState) -> dict[Any, Any]:
             """After an unexpected error: the kept state plus an apology, and a usable textbox."""
-            return {chatbot: s.to_chatbot() + [{"role": "assistant", "content": FAILURE.format(limit=limit)}],
+            return {chatbot: s.to_chatbot(shown) + [{"role": "assistant", "content": FAILURE.format(limit=limit)}],
                     box: gr.MultimodalTextbox(value=None, interactive=True)}
 
         def chain(trigger: Any, fast: Callable[..., Any], fast_inputs: list[Any], slow: Callable[..., Any],
@@ -267,7 +329,8 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
             if request is None or not request.session_hash:
                 return
             release_session(demo, request.session_hash)
-            shutil.rmtree(settings.work_dir / request.session_hash, ignore_errors=True)
+            shutil.rmtree(settings.work_dir / files_guard.folder(request.session_hash), ignore_errors=True)
+            files_guard.release(request.session_hash)  # its uploads too, unless another session uses them
 
         demo.unload(cleanup)
         if settings.open_demo and dialogue.demo_files():
@@ -275,6 +338,14 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
             demo.load(load_demo, [state], view_outputs, api_visibility="private", show_progress="minimal",
                       show_progress_on=[chatbot], concurrency_id="turn", concurrency_limit=2)
     return demo
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+        return True
+    except ValueError:
+        return False
 
 
 def _split(message: dict[str, Any] | str | None) -> tuple[str, list[str]]:

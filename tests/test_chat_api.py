@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import secrets
+import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,14 +16,14 @@ from gradio_client import Client, handle_file
 from helpers import VIRGINIA, free_port
 from shapely.geometry import shape
 
-from chat_app.settings import Settings
+from chat_app.settings import Settings, gradio_temp_dir
 from chat_app.ui import build_demo, launch_kwargs
 
 
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    work = tmp_path_factory.mktemp("chat_work")
+    work = _work_dir("chat")
     settings = Settings(work_dir=work, port=free_port(), max_file_size_mb=20)
     demo = build_demo(settings)
     demo.queue(default_concurrency_limit=2)
@@ -30,6 +33,12 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         demo.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _work_dir(name: str) -> Path:
+    """A work folder inside Gradio's cache, as in production (outside it, Gradio serves copies of the outputs)."""
+    return gradio_temp_dir() / "spex_chat" / f"test-{name}-{secrets.token_hex(4)}"
 
 
 def client(url: str, tmp_path: Path) -> Client:
@@ -127,3 +136,115 @@ def test_two_clients_at_once_keep_their_own_scenes(app_url: str, data_dir: Path,
             rasterio.open(next(f for f in results["l7"]["files"] if f.name == "mask.tif")) as b:
         assert a.crs.to_epsg() == 32618 and b.crs.to_epsg() == 31985
     assert results["s2-q"]["last_text"] != results["l7-q"]["last_text"]
+
+
+# ------------------------------------------------------------------ session-scoped files, upload cap
+
+def _server_files(c: Client, text: str, files: tuple[Path, ...] = ()) -> list[dict]:
+    """One turn plus its downloads step; the server-side FileData of every file it sent."""
+    out = c.predict({"text": text, "files": [handle_file(str(f)) for f in files]}, api_name="/chat")
+    later = c.predict(api_name="/chat_downloads")
+    found: list[dict] = []
+
+    def walk(x: object) -> None:
+        if isinstance(x, dict):
+            if isinstance(x.get("path"), str) and x.get("url"):
+                found.append(x)
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v)
+
+    walk([out, later])
+    return found
+
+
+def test_outputs_and_uploads_are_served_only_to_their_session(app_url: str, data_dir: Path) -> None:
+    import httpx
+
+    owner = Client(app_url, verbose=False, download_files=False, analytics_enabled=False)
+    other = Client(app_url, verbose=False, download_files=False, analytics_enabled=False)
+    _server_files(owner, "", tuple(data_dir / n for n in VIRGINIA))
+    sent = _server_files(owner, "extract the water bodies")
+    mask = next(f for f in sent if f["path"].endswith("mask.tif"))
+    picture = next(f for f in sent if f["path"].endswith((".webp", ".png", ".jpg")))
+    _server_files(other, "help")  # a second, unrelated session with its own cookie
+    assert owner.cookies and other.cookies and owner.cookies != other.cookies
+    for f in (mask, picture):
+        url = f"{app_url.rstrip('/')}/gradio_api/file={f['path']}"
+        assert httpx.get(url, cookies=owner.cookies).status_code == 200
+        assert httpx.get(url).status_code == 404  # a plain client that knows the path
+        assert httpx.get(url, cookies=other.cookies).status_code == 404  # another session
+        assert httpx.get(url, cookies={"spex_browser": "guessed"}).status_code == 404
+    # the folder name is not the session hash (which an attacker might learn) and cannot be derived from it
+    assert owner.session_hash not in mask["path"]
+    # an upload: only the client that posted it may read it back
+    up = httpx.post(f"{app_url.rstrip('/')}/gradio_api/upload", cookies=owner.cookies,
+                    files={"files": ("mine.tif", (data_dir / VIRGINIA[0]).read_bytes())})
+    assert up.status_code == 200
+    path = up.json()[0]
+    url = f"{app_url.rstrip('/')}/gradio_api/file={path}"
+    assert httpx.get(url, cookies=owner.cookies).status_code == 200
+    assert httpx.get(url).status_code == 404 and httpx.get(url, cookies=other.cookies).status_code == 404
+    owner.close()
+    other.close()
+
+
+def test_anonymous_uploads_are_capped(app_url: str) -> None:
+    import httpx
+
+    url = f"{app_url.rstrip('/')}/gradio_api/upload"
+    first = httpx.post(url, files={"files": ("a.tif", b"\0" * (12 * 2**20))})  # no cookie: anonymous
+    assert first.status_code == 200 and "spex_browser" in first.cookies
+    second = httpx.post(url, files={"files": ("b.tif", b"\1" * (12 * 2**20))})
+    assert second.status_code == 413 and "without a session" in second.text and "20 MB" in second.text
+    # nobody can read an anonymous upload back, not even with the cookie it was just given
+    path = first.json()[0]
+    assert httpx.get(f"{app_url.rstrip('/')}/gradio_api/file={path}", cookies=first.cookies).status_code == 404
+
+
+# --------------------------------------------------------------------------------- turn time limit
+
+@pytest.fixture(scope="module")
+def slow_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server with a 4 s turn limit whose vegetation extraction takes 10 s longer than it should."""
+    from dataclasses import replace
+
+    from chat_app.ui import make_dialogue
+
+    settings = Settings(work_dir=_work_dir("slow"), port=free_port(), max_file_size_mb=20,
+                        turn_limit_s=4.0, open_demo=False)
+    dialogue = make_dialogue(settings)
+    fast = dialogue.services.extract
+
+    def extract(scene, request, cache):  # noqa: ANN001, ANN202 - the Services signature
+        if "vegetation" in request.targets:
+            time.sleep(10)
+        return fast(scene, request, cache)
+
+    dialogue.services = replace(dialogue.services, extract=extract)
+    demo = build_demo(settings, dialogue)
+    demo.queue(default_concurrency_limit=2)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=settings.port,
+                            quiet=True, **launch_kwargs(settings))
+    try:
+        yield url
+    finally:
+        demo.close()
+        shutil.rmtree(settings.work_dir, ignore_errors=True)
+
+
+def test_a_turn_past_the_time_limit_ends_with_a_message_and_keeps_the_state(slow_app_url: str, data_dir: Path,
+                                                                                tmp_path: Path) -> None:
+    c = client(slow_app_url, tmp_path)
+    chat(c, files=tuple(data_dir / n for n in VIRGINIA))
+    water = chat(c, "extract the water bodies")
+    assert "water" in water["last_text"].lower()
+    t0 = time.perf_counter()
+    late = chat(c, "now the vegetation instead")
+    took = time.perf_counter() - t0
+    assert "4 s per turn" in late["last_text"] and "Nothing was changed" in late["last_text"]
+    assert took < 9.0  # answered at the limit, not after the 10 s step
+    total = chat(c, "how much area in total?")["last_text"].lower()
+    assert "water" in total and "vegetation" not in total  # the previous result is still the one in use

@@ -67,7 +67,9 @@ def _to_lonlat(geoms: list[Any], crs: Any) -> list[Any]:
     coords = shapely.get_coordinates(geoms)
     xs, ys = rasterio.warp.transform(crs, "EPSG:4326", coords[:, 0], coords[:, 1])
     lonlat = np.round(np.column_stack([xs, ys]), _LONLAT_DECIMALS)
-    return list(shapely.set_coordinates(np.array(geoms, dtype=object), lonlat))
+    from spex.export.antimeridian import split_antimeridian  # RFC 7946 3.1.9: cut at +-180, lon in range
+
+    return [split_antimeridian(g) for g in shapely.set_coordinates(np.array(geoms, dtype=object), lonlat)]
 
 
 def _centroid_xy(region: RegionAttributes, scene: Scene) -> tuple[float, float]:
@@ -162,7 +164,8 @@ def region_features(extraction: Extraction, scene: Scene, *, lonlat: bool = True
         if centres:
             lons, lats = rasterio.warp.transform(scene.crs, "EPSG:4326", [c[0] for c in centres],
                                                  [c[1] for c in centres])
-            centre_ll = {r.label: (lon, lat) for r, lon, lat in zip(regions, lons, lats, strict=True)}
+            centre_ll = {r.label: ((lon + 180.0) % 360.0 - 180.0 if abs(lon) > 180.0 else lon, lat)
+                         for r, lon, lat in zip(regions, lons, lats, strict=True)}
         else:
             centre_ll = {}
     else:

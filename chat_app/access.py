@@ -1,0 +1,398 @@
+"""Session-scoped file access and the upload cap, enforced in front of Gradio's routes.
+
+Why: Gradio serves any file under its cache folder and ``allowed_paths`` at
+``/gradio_api/file=<path>`` to anyone who knows the path, and keeps every upload for
+hours. Here:
+
+- Each browser (or API client) gets an ``HttpOnly`` cookie on its first response. The
+  session hashes it opens (``/gradio_api/queue/join`` bodies, heartbeats) are recorded
+  for that cookie.
+- A session's folder is named by an HMAC of its session hash under a per-server secret,
+  so the path does not reveal the session hash, and a file under the work folder is
+  served only to a cookie that opened the session owning that folder; an upload only to
+  the cookie that posted it. Everyone else gets 404, path known or not.
+- Uploads no turn has used ("orphans") are deleted after ``orphan_ttl_s``; their total
+  is capped (``orphan_cap_bytes``; uploads without a cookie share a smaller bucket);
+  an upload used by a session is deleted when the last session using it closes.
+
+:class:`SessionFiles` holds the per-server registry (thread-safe: the handlers run in
+worker threads, the middleware on the event loop); :class:`SessionFileMiddleware` is the
+pure ASGI layer that applies it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import shutil
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+__all__ = ["COOKIE", "SessionFileMiddleware", "SessionFiles"]
+
+log = logging.getLogger(__name__)
+
+#: Name of the browser cookie that ties requests to the sessions they opened.
+COOKIE = "spex_browser"
+_ANONYMOUS = ""  # requests without the cookie (a plain HTTP client)
+_FILE_MARKERS = ("/gradio_api/file=", "/gradio_api/file/")
+
+
+def _real(path: str | Path) -> str:
+    return os.path.realpath(os.path.abspath(os.fspath(path)))
+
+
+def _under(path: str, folder: str) -> str | None:
+    """``path`` relative to ``folder`` when inside it, else None (both real paths)."""
+    if path == folder or not path.startswith(folder.rstrip(os.sep) + os.sep):
+        return None
+    return path[len(folder.rstrip(os.sep)) + 1:]
+
+
+@dataclass
+class _Upload:
+    size: int
+    created: float  # time of the latest upload of this content
+    sessions: set[str] = field(default_factory=set)  # session hashes whose turns used it
+    owners: set[str] = field(default_factory=set)  # every cookie that posted this content
+    claimed: float = 0.0  # time of the latest turn that used it
+
+
+class SessionFiles:
+    """Which browser may read which session folder and upload; orphan uploads and their cap."""
+
+    def __init__(self, work_dir: Path, upload_dir: Path, *, orphan_ttl_s: float = 900.0,
+                 orphan_cap_bytes: int = 2**30, anonymous_cap_bytes: int | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.work_dir = _real(work_dir)
+        self.upload_dir = _real(upload_dir)
+        self.orphan_ttl_s = orphan_ttl_s
+        self.orphan_cap_bytes = orphan_cap_bytes
+        self.anonymous_cap_bytes = orphan_cap_bytes // 4 if anonymous_cap_bytes is None else anonymous_cap_bytes
+        self.clock = clock
+        self._secret = secrets.token_bytes(32)
+        self._lock = threading.Lock()
+        self._browsers: dict[str, set[str]] = {}  # cookie -> session hashes it opened
+        self._uploads: dict[str, _Upload] = {}  # real path -> record
+
+    # ------------------------------------------------------------- sessions
+    def folder(self, session_hash: str) -> str:
+        """The session's folder name: unguessable, and not the session hash itself."""
+        mac = hmac.new(self._secret, session_hash.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:18]).decode()
+
+    def new_browser_id(self) -> str:
+        return secrets.token_urlsafe(24)
+
+    def register(self, browser: str, session_hash: str) -> None:
+        """``browser`` opened ``session_hash`` (its files become readable by it)."""
+        if not browser or not session_hash:
+            return
+        with self._lock:
+            self._browsers.setdefault(browser, set()).add(session_hash)
+
+    def release(self, session_hash: str) -> int:
+        """A session closed: forget it; delete the uploads only it used. Returns uploads deleted."""
+        with self._lock:
+            for browser in [b for b, s in self._browsers.items() if session_hash in s]:
+                self._browsers[browser].discard(session_hash)
+                if not self._browsers[browser]:
+                    del self._browsers[browser]
+            gone = []
+            for path, up in self._uploads.items():
+                if session_hash in up.sessions:
+                    up.sessions.discard(session_hash)
+                    # posted again since its last use (Gradio stores equal content at one path): an orphan now
+                    if not up.sessions and up.created <= up.claimed:
+                        gone.append(path)
+            for path in gone:
+                del self._uploads[path]
+        for path in gone:
+            self._delete(path)
+        return len(gone)
+
+    # -------------------------------------------------------------- reading
+    def may_read(self, browser: str, path: str) -> bool | None:
+        """True/False for a session file or a recorded upload; None for any other path (Gradio decides)."""
+        real = _real(path)
+        rel = _under(real, self.work_dir)
+        with self._lock:
+            if rel is not None:
+                folder = rel.split(os.sep, 1)[0]
+                return any(self.folder(h) == folder for h in self._browsers.get(browser, ()))
+            up = self._uploads.get(real)
+            if up is not None:
+                return bool(browser) and (browser in up.owners
+                                          or bool(up.sessions & self._browsers.get(browser, set())))
+        return None
+
+    # -------------------------------------------------------------- uploads
+    def admit(self, browser: str, incoming: int) -> str | None:
+        """Why an upload of ``incoming`` bytes is refused (None: accepted). Sweeps expired orphans first."""
+        self.sweep()
+        with self._lock:
+            orphans = [u for u in self._uploads.values() if not u.sessions]
+            total = sum(u.size for u in orphans)
+            anonymous = sum(u.size for u in orphans if not u.owners)
+        mb = 2**20
+        if not browser and anonymous + incoming > self.anonymous_cap_bytes:
+            return (f"Upload refused: uploads without a session are limited to {self.anonymous_cap_bytes / mb:.0f} MB "
+                    "in all; open the app page (or let gradio_client fetch /config) first.")
+        if total + incoming > self.orphan_cap_bytes:
+            return (f"Upload refused: the server holds {total / mb:.0f} MB of uploads that no chat turn has used yet "
+                    f"(limit {self.orphan_cap_bytes / mb:.0f} MB); send the files with a message, or try again in a "
+                    f"few minutes (unused uploads are deleted after {self.orphan_ttl_s / 60:.0f} min).")
+        return None
+
+    def record_uploads(self, browser: str, paths: Iterable[str]) -> list[str]:
+        """Remember fresh uploads; returns those that now break the cap (the caller refuses and deletes them)."""
+        now, over = self.clock(), []
+        with self._lock:
+            for p in paths:
+                real = _real(p)
+                if _under(real, self.upload_dir) is None:
+                    continue
+                try:
+                    size = os.stat(real).st_size
+                except OSError:
+                    size = 0
+                up = self._uploads.get(real)
+                if up is None:
+                    self._uploads[real] = _Upload(size, now, owners={browser} if browser else set())
+                else:  # the same content again (Gradio names uploads by hash): refresh, keep its users
+                    up.created, up.size = now, size
+                    if browser:
+                        up.owners.add(browser)
+            orphans = [u for u in self._uploads.values() if not u.sessions]
+            total = sum(u.size for u in orphans)
+            anonymous = sum(u.size for u in orphans if not u.owners)
+            if total > self.orphan_cap_bytes or (not browser and anonymous > self.anonymous_cap_bytes):
+                over = [_real(p) for p in paths if _real(p) in self._uploads
+                        and not self._uploads[_real(p)].sessions]
+                for real in over:
+                    del self._uploads[real]
+        for real in over:
+            self._delete(real)
+        return over
+
+    def claim(self, session_hash: str, paths: Iterable[str | Path]) -> None:
+        """A turn of ``session_hash`` uses these uploads: kept until that session closes."""
+        if not session_hash:
+            return
+        with self._lock:
+            for p in paths:
+                up = self._uploads.get(_real(p))
+                if up is not None:
+                    up.sessions.add(session_hash)
+                    up.claimed = self.clock()
+
+    def sweep(self) -> int:
+        """Delete orphan uploads older than ``orphan_ttl_s``. Returns how many."""
+        now = self.clock()
+        with self._lock:
+            gone = [p for p, u in self._uploads.items() if not u.sessions and now - u.created >= self.orphan_ttl_s]
+            for p in gone:
+                del self._uploads[p]
+        for p in gone:
+            self._delete(p)
+        return len(gone)
+
+    def orphan_bytes(self) -> int:
+        with self._lock:
+            return sum(u.size for u in self._uploads.values() if not u.sessions)
+
+    def start_sweeper(self, interval_s: float = 60.0) -> threading.Thread:
+        """A daemon thread that sweeps every ``interval_s`` while this registry exists."""
+        ref = weakref.ref(self)
+
+        def loop() -> None:
+            while True:
+                time.sleep(interval_s)
+                me = ref()
+                if me is None:
+                    return
+                try:
+                    me.sweep()
+                except Exception:  # a failed sweep is retried at the next tick
+                    log.warning("upload sweep failed", exc_info=True)
+                del me
+
+        t = threading.Thread(target=loop, name="spex-upload-sweeper", daemon=True)
+        t.start()
+        return t
+
+    def _delete(self, real: str) -> None:
+        """Remove an upload and its folder (Gradio puts each in a folder named by its hash)."""
+        try:
+            os.unlink(real)
+        except OSError:
+            pass
+        parent = os.path.dirname(real)
+        if _under(parent, self.upload_dir) is not None and os.path.isdir(parent) and not os.listdir(parent):
+            shutil.rmtree(parent, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- ASGI layer
+
+def _cookie(scope: dict[str, Any]) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"cookie":
+            jar = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed cookie header counts as none
+                return _ANONYMOUS
+            if COOKIE in jar:
+                return jar[COOKIE].value
+    return _ANONYMOUS
+
+
+def _header(scope: dict[str, Any], key: bytes) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == key:
+            return value.decode("latin-1")
+    return ""
+
+
+def _set_cookie(scope: dict[str, Any], value: str) -> tuple[bytes, bytes]:
+    secure = scope.get("scheme") == "https" or _header(scope, b"x-forwarded-proto").lower() == "https"
+    # over HTTPS (e.g. a Space shown inside huggingface.co's frame) the cookie must be allowed
+    # in a third-party frame: SameSite=None; Secure; Partitioned
+    attrs = "; SameSite=None; Secure; Partitioned" if secure else "; SameSite=Lax"
+    return b"set-cookie", f"{COOKIE}={value}; Path=/; HttpOnly{attrs}".encode("latin-1")
+
+
+async def _plain(send: Callable[..., Any], status: int, text: str, extra: list[tuple[bytes, bytes]]) -> None:
+    body = text.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())] + extra})
+    await send({"type": "http.response.body", "body": body})
+
+
+class SessionFileMiddleware:
+    """ASGI middleware: cookie on first contact, session registration, file checks, upload cap."""
+
+    def __init__(self, app: Any, files: SessionFiles) -> None:
+        self.app = app
+        self.files = files
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        browser = _cookie(scope)
+        extra: list[tuple[bytes, bytes]] = []
+        if not browser:
+            browser = self.files.new_browser_id()
+            extra.append(_set_cookie(scope, browser))
+            known = _ANONYMOUS  # what this request proves: nothing yet
+        else:
+            known = browser
+        path: str = scope.get("path", "")
+        method = scope.get("method", "GET")
+
+        if method in ("GET", "HEAD"):
+            for marker in _FILE_MARKERS:
+                at = path.find(marker)
+                if at >= 0:
+                    allowed = self.files.may_read(known, path[at + len(marker):])
+                    if allowed is False:
+                        await _plain(send, 404, "Not found.", extra)
+                        return
+                    break
+            if "/gradio_api/heartbeat/" in path:
+                self.files.register(known, path.rsplit("/", 1)[-1])
+
+        if method == "POST" and path.endswith("/gradio_api/queue/join") and known:
+            body, receive = await _buffer(receive)
+            try:
+                self.files.register(known, str(json.loads(body or b"{}").get("session_hash") or ""))
+            except (ValueError, AttributeError):
+                pass  # Gradio answers the malformed body itself
+
+        if method == "POST" and path.endswith("/gradio_api/upload"):
+            await self._upload(scope, receive, send, known, extra)
+            return
+
+        await self.app(scope, receive, _with_headers(send, extra))
+
+    async def _upload(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any],
+                      browser: str, extra: list[tuple[bytes, bytes]]) -> None:
+        try:
+            incoming = int(_header(scope, b"content-length") or 0)
+        except ValueError:
+            incoming = 0
+        reason = self.files.admit(browser, incoming)
+        if reason:
+            await _plain(send, 413, reason, extra)
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, capture)
+        body = b"".join(chunks)
+        if start.get("status") == 200:
+            try:
+                paths = [str(p) for p in json.loads(body)]
+            except (ValueError, TypeError):
+                paths = []
+            if self.files.record_uploads(browser, paths):
+                await _plain(send, 413, self.files.admit(browser, 0) or
+                             "Upload refused: the server's limit for unused uploads is reached; try again later.",
+                             extra)
+                return
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": start.get("status", 500), "headers": headers + extra})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def _buffer(receive: Callable[..., Any]) -> tuple[bytes, Callable[..., Any]]:
+    """Read a request body and give back a ``receive`` that replays it."""
+    parts, more = [], True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(parts), receive
+        parts.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body, sent = b"".join(parts), False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
+
+
+def _with_headers(send: Callable[..., Any], extra: list[tuple[bytes, bytes]]) -> Callable[..., Any]:
+    if not extra:
+        return send
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = dict(message, headers=list(message.get("headers", [])) + extra)
+        await send(message)
+
+    return wrapped
