@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from spex.engine.readers import Refusal, RequestReader, RuleReader
-from spex.engine.request import ExtractionRequest
+from spex.engine.request import ExtractionRequest, IndexLimit
 
 __all__ = ["CORPUS_PATH", "check", "format_table", "load_corpus", "make_reader", "run_corpus"]
 
@@ -28,7 +28,19 @@ def load_corpus(path: Path = CORPUS_PATH) -> list[dict[str, Any]]:
 def _previous(spec: Mapping[str, Any] | None) -> ExtractionRequest | None:
     if spec is None:
         return None
-    return ExtractionRequest(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
+    if "index_limits" in values:  # [[target, index, low, high], ...]
+        values["index_limits"] = tuple(IndexLimit(*lim) for lim in values["index_limits"])
+    return ExtractionRequest(**values)
+
+
+def _plain(value: Any) -> Any:
+    """Request values as the corpus writes them (IndexLimit -> [target, index, low, high])."""
+    if isinstance(value, IndexLimit):
+        return (value.target, value.index, value.low, value.high)
+    if isinstance(value, (tuple, list)):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
 def check(reader: RequestReader, example: Mapping[str, Any]) -> str | None:
@@ -50,6 +62,9 @@ def check(reader: RequestReader, example: Mapping[str, Any]) -> str | None:
     question = expect.pop("question", None)
     if question is not None and out.question != question:
         return f"question {out.question!r}, expected {question!r}"
+    classes = expect.pop("classes", None)
+    if classes is not None and tuple(out.classes) != tuple(classes):
+        return f"classes {out.classes!r}, expected {tuple(classes)!r}"
     note = expect.pop("notes_contain", None)
     if note is not None and not any(note in n for n in out.notes):
         return f"no note containing {note!r} (notes: {out.notes})"
@@ -57,8 +72,8 @@ def check(reader: RequestReader, example: Mapping[str, Any]) -> str | None:
         if out.request is None:
             return f"no request (kind {out.kind!r})"
         for name, value in expect.items():
-            got = getattr(out.request, name)
-            want = tuple(value) if isinstance(value, list) else value
+            got = _plain(getattr(out.request, name))
+            want = _plain(value)
             if isinstance(want, float) and isinstance(got, float):
                 if abs(got - want) > 1e-6 * max(1.0, abs(want)):
                     return f"{name} = {got}, expected {want}"

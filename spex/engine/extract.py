@@ -13,8 +13,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from spex.engine.classes import build_class_map
+from spex.engine.limits import check_limits, evaluate_with_limits
+from spex.engine.parts import select_parts
 from spex.engine.postprocess import MIN_REGION_PIXELS, postprocess
-from spex.engine.request import TARGET_LABELS, ExtractionRequest
+from spex.engine.request import PART_CLASSES, TARGET_LABELS, ExtractionRequest
 from spex.engine.result import ClassEvidence, Extraction
 from spex.engine.rules import RuleContext, RuleResult, evaluate_rule
 from spex.engine.sanity import check_scene, unsupported_claims
@@ -59,7 +62,9 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
     ctx = RuleContext(cache, strictness=request.strictness)
     valid = cache.valid()
 
-    results = [evaluate_rule(t, ctx) for t in request.targets]
+    check_limits(request, ctx)  # an index the scene cannot compute is refused, with the bands it needs
+    limited = [evaluate_with_limits(t, ctx, request) for t in request.targets]  # user thresholds (limits.py)
+    results = [r for r, _ in limited]
     if refine is not None:
         results = [refine(r, ctx) for r in results]
     sanity = check_scene(cache)  # degenerate-scene checks (spex.engine.sanity): invalid pixels, refusals
@@ -74,14 +79,24 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
         ex = evaluate_rule(x, ctx, strictness=0).mask
         excluded_px[x] = int((union & ex).sum())
         allowed &= ~ex
+    part_notes: list[str] = []
+    if request.parts or request.drop_parts:  # sea / rivers / lakes by region shape (spex.engine.parts)
+        water = np.zeros(valid.shape, dtype=bool)
+        for r in results:
+            if r.target in PART_CLASSES and r.target not in refused:
+                water |= r.mask
+        kept, part_notes = select_parts(water & allowed, valid, keep=request.parts, drop=request.drop_parts,
+                                        pixel_area_m2=float(scene.pixel_area_m2), georeferenced=scene.crs is not None)
+        union &= ~water | kept
 
     pixel_area = float(scene.pixel_area_m2)
     mask, labels, n, report = postprocess(union, request, allowed=allowed, valid=valid, pixel_area_m2=pixel_area)
     index_maps = {r.index: ctx.feature(r.index) for r in results if r.index != "CLOUD"}
     regions = describe_regions(mask, pixel_area_m2=pixel_area, index_maps=index_maps, labels=labels)
 
-    evidence = [_evidence(r, ctx, mask, valid) for r in results]
-    caveats = scene_caveats(scene, ctx) + sanity.caveats
+    evidence = [_evidence(r, ctx, mask, valid, applied) for r, (_, applied) in zip(results, limited, strict=True)]
+    class_map = build_class_map(mask, labels, [r.mask for r in results]) if len(results) > 1 else None
+    caveats = part_notes + scene_caveats(scene, ctx) + sanity.caveats
     caveats += [f"No {TARGET_LABELS[t]} claimed: {why}." for t, why in refused.items() if not sanity.refusal]
     for r in results:
         caveats.extend(c for c in r.caveats if c not in caveats)
@@ -98,10 +113,11 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
     logger.info("extracted %s: %d px in %d regions", request.describe(), int(mask.sum()), n)
     return Extraction(request=request, mask=mask, labels=labels, regions=regions, evidence=evidence,
                       caveats=caveats, backend=BACKEND_NAME, valid_pixels=int(valid.sum()),
-                      pixel_area_m2=pixel_area)
+                      pixel_area_m2=pixel_area, class_map=class_map)
 
 
-def _evidence(r: RuleResult, ctx: RuleContext, mask: np.ndarray, valid: np.ndarray) -> ClassEvidence:
+def _evidence(r: RuleResult, ctx: RuleContext, mask: np.ndarray, valid: np.ndarray,
+              applied: tuple = ()) -> ClassEvidence:
     """Mean primary index over selected pixels of this class vs valid unselected pixels."""
     inside_px = mask & r.mask
     values = r.mask if r.index == "CLOUD" else ctx.feature(r.index)  # CLOUD: the mask itself, as 0/1
@@ -110,7 +126,7 @@ def _evidence(r: RuleResult, ctx: RuleContext, mask: np.ndarray, valid: np.ndarr
     return ClassEvidence(target=r.target, index=r.index, formula=r.formula, bands=r.bands,
                          threshold=r.threshold, threshold_method=r.threshold_method, direction=r.direction,
                          mean_inside=mean_in, mean_outside=mean_out, pixels=int(inside_px.sum()),
-                         extra_tests=r.extra_tests)
+                         extra_tests=r.extra_tests, user_tests=tuple(a.describe() for a in applied))
 
 
 def _masked_mean(values: np.ndarray, where: np.ndarray, exclude: np.ndarray | None = None) -> float:

@@ -21,6 +21,8 @@ __all__ = ["CLASS_BOUND_FIELDS", "FollowUp", "merge"]
 
 #: Request fields that describe the old class's regions or threshold: dropped when the class is replaced.
 CLASS_BOUND_FIELDS: Final[tuple[str, ...]] = ("min_area_m2", "max_area_m2", "keep_largest", "strictness")
+#: Fields scoped to a class (index limits name theirs; parts belong to water): dropped with that class.
+_SCOPED_FIELDS: Final[tuple[str, ...]] = ("index_limits", "parts", "drop_parts")
 #: Fields kept across a class change (scene part, exclusions, outline options).
 _KEPT_FIELDS: Final[tuple[str, ...]] = ("region", "exclude", "fill_holes", "smooth", "drop_border")
 
@@ -49,7 +51,7 @@ def merge(previous: ExtractionRequest, follow_up: FollowUp) -> tuple[ExtractionR
     if follow_up.mode == "add":
         targets = tuple(dict.fromkeys((*previous.targets, *follow_up.targets)))
         request = replace(previous, targets=targets, exclude=tuple(x for x in previous.exclude if x not in targets))
-        kept = _describe(previous, CLASS_BOUND_FIELDS + _KEPT_FIELDS, follow_up.explicit)
+        kept = _describe(previous, CLASS_BOUND_FIELDS + _KEPT_FIELDS + _SCOPED_FIELDS, follow_up.explicit)
         notes = (f"Kept for all classes: {', '.join(kept)}.",) if kept else ()
         return request, notes
     targets = tuple(dict.fromkeys(follow_up.targets))
@@ -61,6 +63,12 @@ def merge(previous: ExtractionRequest, follow_up: FollowUp) -> tuple[ExtractionR
     for name in CLASS_BOUND_FIELDS:
         if name not in follow_up.explicit:
             changes[name] = 0 if name == "strictness" else None
+    gone = [lim for lim in previous.index_limits if lim.target not in targets]
+    dropped += [f"{lim.describe()} (for {TARGET_LABELS[lim.target]})" for lim in gone]
+    changes["index_limits"] = tuple(lim for lim in previous.index_limits if lim.target in targets)
+    if "water" not in targets and (previous.parts or previous.drop_parts):
+        dropped += _describe(previous, ("parts", "drop_parts"), ())
+        changes["parts"], changes["drop_parts"] = (), ()
     request = replace(previous, **changes)
     kept = _describe(request, _KEPT_FIELDS, follow_up.explicit)
     old = " + ".join(TARGET_LABELS[t] for t in previous.targets)
@@ -92,6 +100,12 @@ def _describe(request: ExtractionRequest, names: Collection[str], skip: Collecti
             words.append(f"in the {value}")
         elif name == "exclude" and value:
             words.append("excluding " + ", ".join(TARGET_LABELS[t] for t in value))
+        elif name == "parts" and value:
+            words.append("only the " + " and ".join(value))
+        elif name == "drop_parts" and value:
+            words.append("not the " + " or ".join(value))
+        elif name == "index_limits" and value:
+            words.extend(f"{lim.describe()} (for {TARGET_LABELS[lim.target]})" for lim in value)
         elif name in ("fill_holes", "smooth", "drop_border") and value:
             words.append({"fill_holes": "holes filled", "smooth": "edges smoothed",
                           "drop_border": "regions touching the border removed"}[name])

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from spex.engine.merge import FollowUp, merge
-from spex.engine.request import TARGET_LABELS, ExtractionRequest, Intent, _area_words
+from spex.engine.phrases import INDEX_CLASS, PhraseError, find_index_limits, find_parts, is_shares_question
+from spex.engine.request import TARGET_LABELS, ExtractionRequest, IndexLimit, Intent, _area_words
 from spex.engine.vocabulary import (
-    AREA_UNITS_M2, EXAMPLES, NUMBER_WORDS, REGION_PHRASES, SUPPORTED_SUMMARY, TARGET_SYNONYMS,
+    AREA_UNITS_M2, EXAMPLES, NUMBER_WORDS, REGION_PHRASES, SUPPORTED_SUMMARY, TARGET_SYNONYMS, TYPOS,
 )
 from spex.errors import InstructionError
 
@@ -45,11 +46,6 @@ _ABSURD_AREA_M2: Final[float] = 5.1e14
 _MAX_COUNT: Final[int] = 1_000_000
 _REMOVAL = re.compile(r"\b(?:remove|drop|discard|delete|eliminate|get rid of|throw away|throw out|filter out|"
                       r"clean out|clear out|take out|cut out|exclude|ignore|skip|without|no)\b")
-_PART_WORDS = re.compile(r"\b(?:sea|seas|ocean|oceans|river|rivers|stream|streams|creek|creeks|canal|canals|"
-                         r"lake|lakes|pond|ponds|reservoir|reservoirs|lagoon|lagoons|bay|estuary)\b")
-_INDEX_LIMIT = re.compile(r"\b(ndvi|ndwi|mndwi|ndbi|bsi|ndsi|evi|savi|ndmi|awei\w*|nbr)\b\s*(?:value\s*)?"
-                          r"(?:is\s+|of\s+)?(?:above|over|greater|higher|larger|more|below|under|less|lower|"
-                          r"smaller|between|at least|at most|>|<|>=|<=|=)")
 _UNIT_ALTS = "|".join(sorted((re.escape(u) for u in AREA_UNITS_M2), key=len, reverse=True))
 _AREA_UNIT = rf"(?P<unit>{_UNIT_ALTS}|pixels|pixel|px)\b"
 _MIN_WORDS = (r"(?:larger|bigger|greater|wider|more|over|above|exceeding|at least|no smaller|not smaller|"
@@ -81,6 +77,9 @@ class _State:
     negated: list[str] = field(default_factory=list)
     display: str | None = None
     clear_all: bool = False
+    index_limits: list[tuple[str, float | None, float | None]] = field(default_factory=list)
+    keep_parts: tuple[str, ...] = ()
+    drop_parts: tuple[str, ...] = ()
 
     def consume(self, match: re.Match[str]) -> None:
         """Blank out a recognised span so that later rules cannot re-use it."""
@@ -116,6 +115,9 @@ def parse_instruction(text: str, current: ExtractionRequest | None = None, *,
     simple = _dialogue_command(state)
     if simple is not None:
         return simple
+    shares = _shares(state)
+    if shares is not None:
+        return shares
     question = _question(state, raw=text, current=current)
     if question is not None:
         return question
@@ -128,6 +130,7 @@ def parse_instruction(text: str, current: ExtractionRequest | None = None, *,
     _strictness(state)
     _shape_options(state)
     _region(state)
+    _parts(state)
     _targets(state)
     return _build_intent(state, current)
 
@@ -143,6 +146,7 @@ def parse_question(text: str) -> str | None:
 def _normalise(text: str) -> str:
     """Lower-case, unify units and number words, keep digits and decimal points."""
     t = text.lower().replace("\u00b2", "2").replace("^2", "2").replace("\u2019", "'")
+    t = re.sub(r"[a-z]+", lambda m: TYPOS.get(m.group(0), m.group(0)), t)
     t = t.replace("colour", "color").replace("centre", "center")
     t = re.sub(r"(?<=\d),(?=\d{3}\b)", "", t)          # 5,000 -> 5000
     t = re.sub(r"(\d)\s*k\b(?!m)", r"\g<1>000", t)      # 5k -> 5000
@@ -358,14 +362,56 @@ def _removal_before(state: _State, start: int) -> re.Match[str] | None:
 
 
 def _index_limits(state: _State) -> None:
-    """Explicit index thresholds ("NDVI above 0.6") are refused rather than silently replaced by the
-    scene's adaptive threshold: the rules do not take a user value yet."""
-    m = _INDEX_LIMIT.search(state.text)
-    if m:
-        _fail(f"You gave an explicit threshold on {m.group(1).upper()} ('{m.group(0).strip()} ...'). I cannot apply "
-              "a threshold you choose yet: every class uses its own index with a threshold found for this scene "
-              "(ask 'why?' after an extraction to see it). I will not silently use another value; ask for the "
-              "class and say 'stricter' or 'looser' to move that threshold.", state.understood)
+    """Explicit index thresholds ("NDVI above 0.6"): used as given (spex.engine.limits), never replaced."""
+    try:
+        phrases = find_index_limits(state.text)
+    except PhraseError as exc:
+        _fail(str(exc), state.understood)
+    for ph in phrases:
+        state.index_limits.append((ph.index, ph.low, ph.high))
+        limit = IndexLimit("-", ph.index, ph.low, ph.high)
+        state.understood.append(f"{limit.describe()} as you said (replaces the scene's adaptive {ph.index} threshold "
+                                "where the class rule uses it, else an extra test)")
+    for ph in sorted(phrases, key=lambda p: -p.span[0]):
+        a, b = ph.span
+        state.text = state.text[:a] + " " * (b - a) + state.text[b:]
+
+
+def _parts(state: _State) -> None:
+    """Sea / rivers / lakes: a part word keeps that part of the water; after a negation it drops it."""
+    found = find_parts(state.text)
+    if not found.keep and not found.drop:
+        return
+    state.keep_parts, state.drop_parts = found.keep, found.drop
+    if found.keep:
+        state.targets.append("water")  # the part word names the water class too
+        state.understood.append("only the " + " and ".join(found.keep) + " (by region shape, size and border contact)")
+    if found.drop:
+        state.understood.append("not the " + " or ".join(found.drop) + " (by region shape, size and border contact)")
+    for a, b in sorted(found.spans, key=lambda s: -s[0]):
+        state.text = state.text[:a] + " " * (b - a) + state.text[b:]
+
+
+def _mentioned_classes(text: str) -> list[str]:
+    phrases = sorted(TARGET_SYNONYMS, key=len, reverse=True)
+    alternation = "|".join(re.escape(p).replace(r"\ ", r"[\s-]+") for p in phrases)
+    out: list[str] = []
+    for m in re.finditer(rf"\b(?:{alternation})\b", text):
+        key = re.sub(r"[\s-]+", " ", m.group(0))
+        target = TARGET_SYNONYMS.get(key) or TARGET_SYNONYMS.get(m.group(0))
+        if target and target not in out:
+            out.append(target)
+    return out
+
+
+def _shares(state: _State) -> Intent | None:
+    """'which class covers most of the scene?', 'how much is vegetation vs water?': measured per class."""
+    classes = _mentioned_classes(state.text)
+    if not is_shares_question(state.text, len(classes)):
+        return None
+    words = "compare " + " vs ".join(TARGET_LABELS[c] for c in classes) if classes else "every class"
+    return Intent("question", question="shares", classes=tuple(classes),
+                  understood=(f"question: class shares of the scene ({words}), measured",))
 
 
 def _count_filter(state: _State) -> None:
@@ -504,19 +550,13 @@ def _targets(state: _State) -> None:
 def _parts_and_contradictions(state: _State, text: str) -> None:
     """Refuse what cannot be honoured instead of dropping it.
 
-    "water excluding water" would leave nothing; "water but not the sea" / "only the rivers" ask
-    for a *part* of a class (sea, rivers, one lake), which the engine does not separate yet, so it
-    says so rather than returning all the water.
+    "water excluding water" would leave nothing, and so would "lakes but no water" (a part of an
+    excluded class); the reason is said rather than returning something else.
     """
     both = [t for t in state.targets if t in state.negated]
-    part = _PART_WORDS.search(text)
-    restricted = re.search(r"\b(?:only|just|solely|exclusively)\s+(?:the\s+|keep\s+the\s+)?"
-                           + _PART_WORDS.pattern.removeprefix(r"\b"), text)
-    if part and (both or restricted):
-        word = (restricted or part).group(0)
-        _fail(f"'{word}' asks for a part of the water class. I cannot yet tell the sea, rivers and single "
-              "lakes apart, so I will not pretend to: ask for 'water' and narrow it with a size or a place, "
-              "e.g. 'water smaller than 10 km²' or 'water in the north'.", state.understood)
+    if state.keep_parts and "water" in state.negated:
+        _fail(f"'{' and '.join(state.keep_parts)}' are part of the water class, which you excluded, so nothing "
+              "would be left; say e.g. 'water but not the sea' or 'only the lakes'.", state.understood)
     if both:
         label = TARGET_LABELS[both[0]]
         _fail(f"'{label}' is both asked for and excluded, which would leave nothing. Say which class to keep "
@@ -532,7 +572,16 @@ def _parts_and_contradictions(state: _State, text: str) -> None:
 
 def _build_intent(state: _State, current: ExtractionRequest | None) -> Intent:
     t = state.text
-    has_modifiers = bool(state.updates) or state.strict_delta != 0 or state.strict_reset or state.clear_all
+    if current is None and not state.targets:
+        if state.index_limits:  # "MNDWI > 0.3": the class whose own index it is
+            target = INDEX_CLASS[state.index_limits[0][0]]
+            state.targets.append(target)
+            state.understood.append(f"class: {TARGET_LABELS[target]} ({state.index_limits[0][0]} is its index)")
+        elif state.drop_parts:  # "without the sea"
+            state.targets.append("water")
+            state.understood.append(f"class: {TARGET_LABELS['water']}")
+    has_modifiers = (bool(state.updates) or state.strict_delta != 0 or state.strict_reset or state.clear_all
+                     or bool(state.index_limits) or bool(state.keep_parts) or bool(state.drop_parts))
     if not state.targets and not state.negated and not has_modifiers:
         if state.display is not None:
             return Intent("display", display=state.display, understood=tuple(state.understood))
@@ -600,11 +649,35 @@ def _apply(base: ExtractionRequest, state: _State, *, targets: tuple[str, ...], 
     updates = {k: v for k, v in state.updates.items() if k != "exclude"}
     if "exclude" in state.updates:
         exclude = tuple(x for x in state.negated if x not in targets)
+    updates.update(_constraint_updates(base, state, targets))
     try:
         return replace(base, targets=targets, exclude=exclude, strictness=strictness, **updates)
     except ValueError as exc:  # request validation (e.g. min > max after merging)
         raise InstructionError(f"That combination is not possible: {exc}.", state.understood,
                                list(SUPPORTED_SUMMARY)) from exc
+
+
+def _constraint_updates(base: ExtractionRequest, state: _State, targets: tuple[str, ...]) -> dict[str, object]:
+    """Index limits and water parts of the new request: this turn's values over the base's."""
+    scope = [t for t in state.targets if t in targets] or list(targets)
+    limits = [lim for lim in base.index_limits if lim.target in targets]
+    for index, low, high in state.index_limits:
+        for target in scope:
+            limits = [lim for lim in limits if (lim.target, lim.index) != (target, index)]
+            limits.append(IndexLimit(target, index, low, high))
+    parts, drop = base.parts, base.drop_parts
+    if state.keep_parts:
+        parts = state.keep_parts
+        drop = tuple(d for d in state.drop_parts if d not in parts)
+    elif state.drop_parts:
+        drop = tuple(dict.fromkeys((*drop, *state.drop_parts)))
+        parts = tuple(p for p in parts if p not in drop)
+        if not parts and base.parts:
+            _fail(f"Removing the {' and '.join(state.drop_parts)} leaves none of the parts you kept "
+                  f"({' and '.join(base.parts)}); say which part to keep.", state.understood)
+    if "water" not in targets:
+        parts, drop = (), ()
+    return {"index_limits": tuple(limits), "parts": parts, "drop_parts": drop}
 
 
 def _fail(reason: str, understood: list[str]) -> None:

@@ -13,16 +13,19 @@ from collections.abc import Sequence
 
 from rasterio.warp import transform as warp_transform
 
+from spex.engine.classes import class_totals, region_classes
 from spex.engine.parser import QUESTION_KINDS, parse_question
 from spex.engine.request import TARGET_LABELS
 from spex.engine.result import ClassEvidence, Extraction
+from spex.engine.shares import SUBCLASS_OF, ShareTable
 from spex.engine.vocabulary import EXAMPLES, SUPPORTED_SUMMARY
 from spex.errors import InstructionError
 from spex.io import Scene
 from spex.spie import RegionAttributes
 from spex.units import format_area
 
-__all__ = ["explain", "answer_question", "help_text", "region_lonlat", "format_area"]
+__all__ = ["explain", "answer_question", "help_text", "region_lonlat", "format_area", "shares_reply",
+           "class_totals_rows"]
 
 #: Regions listed in the main reply (the rest is available via "list them").
 TOP_REGIONS_IN_REPLY = 5
@@ -57,16 +60,36 @@ def _label(extraction: Extraction) -> str:
     return " + ".join(TARGET_LABELS[t] for t in extraction.request.targets)
 
 
-def _region_rows(regions: Sequence[RegionAttributes], scene: Scene) -> list[str]:
+def _region_rows(regions: Sequence[RegionAttributes], scene: Scene,
+                 classes: dict[int, str] | None = None) -> list[str]:
+    """Markdown table of regions; ``classes`` (label -> class) adds a class column for merged results."""
     geo = _georef(scene)
     column = "centroid (lon, lat)" if geo else "centroid (col, row)"
-    head = f"| # | area | size | location | {column} |"
-    rows = [head, "|---|---|---|---|---|"]
+    if classes:
+        rows = [f"| # | class | area | size | location | {column} |", "|---|---|---|---|---|---|"]
+    else:
+        rows = [f"| # | area | size | location | {column} |", "|---|---|---|---|---|"]
     for r in regions:
         ll = region_lonlat(r, scene)
         where = (f"{ll[0]:.5f}, {ll[1]:.5f}" if ll is not None else
                  f"{r.centroid[0] * scene.width:.0f}, {r.centroid[1] * scene.height:.0f}")
-        rows.append(f"| {r.label} | {format_area(r.area_m2, geo)} | {r.size_class} | {r.location} | {where} |")
+        cls = f" {TARGET_LABELS.get(classes.get(r.label, ''), '?')} |" if classes else ""
+        rows.append(f"| {r.label} |{cls} {format_area(r.area_m2, geo)} | {r.size_class} | {r.location} | {where} |")
+    return rows
+
+
+def class_totals_rows(extraction: Extraction, scene: Scene) -> list[str]:
+    """Per-class totals of a merged result (Markdown table); [] for one class."""
+    if len(extraction.request.targets) < 2:
+        return []
+    totals = class_totals(extraction)
+    if not totals:
+        return ["(per-class totals are not available from this backend)"]
+    geo = _georef(scene)
+    rows = ["| class | area | % of valid scene | regions |", "|---|---|---|---|"]
+    for t in totals:
+        rows.append(f"| {TARGET_LABELS[t.target]} | {format_area(t.area_m2, geo)} | {100 * t.share_of_valid:.1f} % "
+                    f"| {t.regions} |")
     return rows
 
 
@@ -87,6 +110,10 @@ def _evidence_text(ev: ClassEvidence) -> str:
         thr += f"; {ev.index} is measured as evidence, not used to select"
     elif math.isnan(ev.threshold):
         thr = "model decision"
+    elif ev.threshold_method == "user":
+        said = next((u for u in ev.user_tests if u.startswith(ev.index + " ")), "")
+        thr = f"{ev.index} {ev.direction} {ev.threshold:.2f} " + (said[said.find("("):] if "(" in said
+                                                                   else "(as you asked)")
     else:
         method = _METHOD_WORDS.get(ev.threshold_method.split(",")[0], ev.threshold_method)
         extra_method = ev.threshold_method[len(ev.threshold_method.split(",")[0]):]
@@ -98,6 +125,8 @@ def _evidence_text(ev: ClassEvidence) -> str:
             f"({ev.pixels:,} px of this class selected).")
     if ev.extra_tests:
         text += " Also required: " + "; ".join(ev.extra_tests) + "."
+    if ev.user_tests:
+        text += " Your thresholds: " + "; ".join(ev.user_tests) + "."
     if ev.bands:
         text += (" Index bands: " if ev.threshold_method == "model" else " Bands used: ") + ", ".join(ev.bands) + "."
     return text
@@ -114,6 +143,12 @@ def explain(extraction: Extraction, scene: Scene) -> str:
     total = format_area(extraction.total_area_m2, geo)
     pct = 100.0 * extraction.fraction_of_valid
     lines = [f"**Request:** {extraction.request.describe()}  ", f"**Backend:** {extraction.backend}", ""]
+    user_tests = [u for ev in extraction.evidence for u in ev.user_tests]
+    if user_tests:
+        lines += ["**Your thresholds:** " + "; ".join(user_tests) + ".", ""]
+    part_rules = [c for c in extraction.caveats if c.startswith("Part rule")]
+    if part_rules:
+        lines += ["**Parts of the water:** " + " ".join(part_rules), ""]
     if n == 0:
         lines.append(f"**Found no {label}** matching the request in this scene (0 px of "
                      f"{extraction.valid_pixels:,} valid pixels). Try 'looser', or remove a filter.")
@@ -121,11 +156,15 @@ def explain(extraction: Extraction, scene: Scene) -> str:
         lines.append(f"**Found {n} region{'s' if n != 1 else ''} of {label}**: {total} in total, "
                      f"{pct:.1f} % of the valid scene ({extraction.selected_pixels:,} of "
                      f"{extraction.valid_pixels:,} px).")
+        totals = class_totals_rows(extraction, scene)
+        if totals:
+            lines += ["", "Per class (colours in the overlay and map legend):", ""] + totals
         top = extraction.regions[:TOP_REGIONS_IN_REPLY]
         lines.append("")
         lines.append("Largest regions:" if n > 1 else "The region:")
         lines.append("")
-        lines.extend(_region_rows(top, scene))
+        classes = region_classes(extraction) if len(extraction.request.targets) > 1 else None
+        lines.extend(_region_rows(top, scene, classes))
         if n > len(top):
             rest = sum(r.area_m2 for r in extraction.regions[len(top):])
             lines.append("")
@@ -133,9 +172,42 @@ def explain(extraction: Extraction, scene: Scene) -> str:
                          "(ask 'list them' for all).")
     lines += ["", "**Why these pixels:**", ""]
     lines.extend(_evidence_lines(extraction))
-    if extraction.caveats:
+    caveats = [c for c in extraction.caveats if not c.startswith("Part rule")]
+    if caveats:
         lines += ["", "**Caveats:**", ""]
-        lines.extend(f"- {c}" for c in extraction.caveats)
+        lines.extend(f"- {c}" for c in caveats)
+    return "\n".join(lines)
+
+
+def shares_reply(table: ShareTable, scene: Scene) -> str:
+    """Markdown answer to a class-share question: the measured table, the largest class, what was skipped."""
+    geo = _georef(scene)
+    lines: list[str] = []
+    top = table.largest
+    if top is None:
+        lines.append("I could not measure any of the classes on this scene.")
+    elif len(table.asked) == 2 and len(table.rows) == 2:
+        a, b = table.rows
+        ratio = f"{a.pixels / b.pixels:.1f} times as much" if b.pixels else "while the other is absent"
+        lines.append(f"**{TARGET_LABELS[a.target]}** covers {100 * a.share:.1f} % of the valid scene "
+                     f"({format_area(a.area_m2, geo)}), **{TARGET_LABELS[b.target]}** {100 * b.share:.1f} % "
+                     f"({format_area(b.area_m2, geo)}): {ratio}.")
+    else:
+        lines.append(f"**{TARGET_LABELS[top.target]}** covers most of the scene: {100 * top.share:.1f} % of the "
+                     f"valid pixels ({format_area(top.area_m2, geo)}).")
+    if table.rows:
+        lines += ["", "| class | area | % of valid scene | regions |", "|---|---|---|---|"]
+        for r in table.rows:
+            part = f" (part of {TARGET_LABELS[SUBCLASS_OF[r.target]]})" if r.target in SUBCLASS_OF else ""
+            lines.append(f"| {TARGET_LABELS[r.target]}{part} | {format_area(r.area_m2, geo)} | "
+                         f"{100 * r.share:.1f} % | {r.regions} |")
+        lines.append(f"| *no class measured here* | {format_area(table.unclaimed_pixels * table.pixel_area_m2, geo)}"
+                     f" | {100 * table.unclaimed_pixels / max(table.valid_pixels, 1):.1f} % | |")
+    lines += ["", f"Measured by extracting each class with its own rule at the default threshold (as *extract the "
+                  f"…* does) on {table.valid_pixels:,} valid pixels; classes can overlap, so shares need not add "
+                  "up to 100 %."]
+    for target, reason in table.skipped:
+        lines.append(f"- Not measured: {TARGET_LABELS[target]} ({reason})")
     return "\n".join(lines)
 
 

@@ -32,6 +32,8 @@ class ClassEvidence:
     mean_outside: float
     pixels: int
     extra_tests: tuple[str, ...] = ()
+    #: thresholds the user stated for this class, as applied (spex.engine.limits.AppliedLimit.describe)
+    user_tests: tuple[str, ...] = ()
 
 
 @dataclass
@@ -41,6 +43,8 @@ class Extraction:
     mask: bool (H, W), True = selected; never True on invalid pixels.
     labels: int32 (H, W) connected-region labels of ``mask`` (0 = background),
     numbered so that ``regions[i].label`` indexes into it.
+    class_map: uint8 (H, W) for results of several classes: 0 = not selected, k = ``request.targets[k - 1]``
+    (None for one class: every selected pixel is that class); see :mod:`spex.engine.classes`.
     """
 
     request: ExtractionRequest
@@ -52,6 +56,7 @@ class Extraction:
     backend: str = "spectral engine"
     valid_pixels: int = 0
     pixel_area_m2: float = 1.0
+    class_map: np.ndarray | None = None
 
     @property
     def selected_pixels(self) -> int:

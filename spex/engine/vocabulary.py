@@ -10,9 +10,17 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
-    "TARGET_SYNONYMS", "AREA_UNITS_M2", "REGION_PHRASES", "NUMBER_WORDS",
+    "TYPOS", "TARGET_SYNONYMS", "AREA_UNITS_M2", "REGION_PHRASES", "NUMBER_WORDS",
     "EXAMPLES", "SUPPORTED_SUMMARY",
 ]
+
+#: Frequent misspellings -> the word meant (whole words only; applied before anything else is read).
+TYPOS: Final[dict[str, str]] = {
+    "teh": "the", "hte": "the", "watr": "water", "wter": "water", "warer": "water", "vegetaton": "vegetation",
+    "vegitation": "vegetation", "vegatation": "vegetation", "forrest": "forest",
+    "buidings": "buildings", "bulidings": "buildings", "lakse": "lakes", "rivres": "rivers", "wich": "which",
+    "claud": "cloud", "clods": "clouds", "larget": "largest", "bigest": "biggest",
+}
 
 #: phrase -> canonical target (see spex.engine.request.TARGETS).
 TARGET_SYNONYMS: Final[dict[str, str]] = {

@@ -83,6 +83,11 @@ class RuleContext:
     strictness: int = 0
     results: dict[tuple[str, int], RuleResult] = field(default_factory=dict)
     _features: dict[str, np.ndarray] = field(default_factory=dict)
+    #: user-stated bounds per catalogue index, (low, high): they replace the adaptive threshold of any
+    #: test on that index (low for ">" tests, high for "<" tests); see spex.engine.extract
+    user_limits: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    #: index -> the adaptive threshold a user bound replaced (so the reply can show both)
+    replaced: dict[str, float] = field(default_factory=dict)
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -208,6 +213,11 @@ def adaptive_threshold(ctx: RuleContext, values: np.ndarray, within: np.ndarray,
     result = otsu_threshold(sample, bounds=bounds, fallback=fallback)
     shift = step * strictness
     value = float(result.value) + (shift if direction == ">" else -shift)
+    for name, (low, high) in ctx.user_limits.items():  # the user's value wins, said in the evidence
+        bound = low if direction.startswith(">") else high
+        if bound is not None and values is ctx.cache.index(name):
+            ctx.replaced[name] = value
+            return float(bound), "user"
     method = result.method + (f", strictness {strictness:+d} ({'+' if direction == '>' else '-'}"
                               f"{abs(shift):.2f})" if strictness else "")
     return value, method

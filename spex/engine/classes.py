@@ -1,0 +1,85 @@
+"""Which class each selected pixel and region belongs to, for results that merge several classes.
+
+Why: after "also add bare soil" the mask is a union; to colour, label and total the classes apart,
+every selected pixel needs its class. A pixel claimed by several class rules goes to the class asked
+for first; pixels that only post-processing added (filled holes, smoothing) take the majority class
+of their region. A region's class is the majority class of its pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from spex.engine.result import Extraction
+
+__all__ = ["ClassTotal", "build_class_map", "class_totals", "region_classes"]
+
+
+@dataclass(frozen=True)
+class ClassTotal:
+    """Measured totals of one class in a merged result."""
+
+    target: str
+    pixels: int
+    area_m2: float
+    regions: int
+    share_of_valid: float
+
+
+def build_class_map(mask: np.ndarray, labels: np.ndarray, class_masks: Sequence[np.ndarray]) -> np.ndarray:
+    """uint8 (H, W): 0 = not selected, k = class ``k - 1`` of ``class_masks`` (first listed wins)."""
+    if len(class_masks) > 254:
+        raise ValueError("at most 254 classes fit a uint8 class map")
+    out = np.zeros(mask.shape, dtype=np.uint8)
+    for k in range(len(class_masks), 0, -1):
+        out[class_masks[k - 1] & mask] = k
+    orphan = mask & (out == 0)
+    if orphan.any():
+        majority = _majority(labels, out, len(class_masks))
+        out[orphan] = majority[labels[orphan]]
+    return out
+
+
+def _majority(labels: np.ndarray, cmap: np.ndarray, n_classes: int) -> np.ndarray:
+    """Majority class (1-based) of each label; 1 where a label has no classed pixel."""
+    n = int(labels.max(initial=0))
+    sel = (labels > 0) & (cmap > 0)
+    key = labels[sel].astype(np.int64) * (n_classes + 1) + cmap[sel]
+    counts = np.bincount(key, minlength=(n + 1) * (n_classes + 1)).reshape(n + 1, n_classes + 1)
+    counts[:, 0] = 0
+    majority = np.argmax(counts, axis=1).astype(np.uint8)
+    majority[majority == 0] = 1
+    return majority
+
+
+def region_classes(extraction: Extraction) -> dict[int, str]:
+    """Label -> class of every region (the only class for single-class results; {} when unknown)."""
+    targets = extraction.request.targets
+    if len(targets) == 1:
+        return {r.label: targets[0] for r in extraction.regions}
+    if extraction.class_map is None:
+        return {}
+    majority = _majority(extraction.labels, extraction.class_map, len(targets))
+    return {r.label: targets[int(majority[r.label]) - 1] for r in extraction.regions if r.label < majority.size}
+
+
+def class_totals(extraction: Extraction) -> list[ClassTotal]:
+    """Pixels, area, regions and share of the valid scene per requested class (request order)."""
+    targets = extraction.request.targets
+    per_region = region_classes(extraction)
+    valid = max(extraction.valid_pixels, 1)
+    if len(targets) == 1 or extraction.class_map is None:
+        if len(targets) != 1:
+            return []
+        px = extraction.selected_pixels
+        return [ClassTotal(targets[0], px, px * extraction.pixel_area_m2, len(extraction.regions), px / valid)]
+    counts = np.bincount(extraction.class_map.ravel(), minlength=len(targets) + 1)
+    out = []
+    for k, target in enumerate(targets, start=1):
+        px = int(counts[k])
+        regions = sum(1 for t in per_region.values() if t == target)
+        out.append(ClassTotal(target, px, px * extraction.pixel_area_m2, regions, px / valid))
+    return out
