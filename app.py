@@ -2,6 +2,7 @@
 
     python app.py                      # http://127.0.0.1:7860, rule-based spectral engine
     python app.py --port 8080 --host 0.0.0.0
+    python app.py --backend auto       # SPEX refiner where it measured better, LLM explanation streamed
     python app.py --backend spex --model assets/spex-small [--quantization 4bit]
     SPEX_CHAT_MODEL=/models/qwen python app.py   # optional local LLM chooses the tools
 
@@ -28,8 +29,18 @@ def create_app(settings: Settings):  # noqa: ANN201 - returns gr.Blocks (import 
     """Load the shared models once and build the Blocks app."""
     from chat_app.ui import build_demo, make_dialogue
 
+    from chat_app.explain import Explainer
+
+    # the LLM loads in the background (the first reply never waits for it); shared read-only by all sessions
+    refined = settings.backend == "auto" or (settings.backend == "spex" and not settings.model_path)
+    explainer = Explainer(settings.explain_mode, settings.llm, settings.quantization, preload=refined)
+    explainer.start()
     backend = None
-    if settings.backend == "spex":
+    if refined:  # the SPEX refiner; the engine for a class until the LLM is ready (the reply says so)
+        from spex.model.refined import RefinedBackend
+
+        backend = RefinedBackend(settings.backend, llm=explainer.loaded)
+    elif settings.backend == "spex":
         from spex.model import SpexBackend
 
         backend = SpexBackend(settings.model_path, quantization=settings.quantization)
@@ -38,7 +49,7 @@ def create_app(settings: Settings):  # noqa: ANN201 - returns gr.Blocks (import 
         from chat_app.llm import make_llm_interpreter
 
         interpreter = make_llm_interpreter(settings.chat_model, quantization=settings.chat_quantization)
-    return build_demo(settings, make_dialogue(settings, backend=backend, interpreter=interpreter))
+    return build_demo(settings, make_dialogue(settings, backend=backend, interpreter=interpreter), explainer=explainer)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,14 +50,16 @@ class Explainer:
         quantization: "4bit" / "8bit" / None for the LLM (bitsandbytes).
         loader: returns a loaded LLM (``spex.model.llm.LoadedLLM``); tests pass a tiny one.
         max_new_tokens: length bound of one explanation.
+        preload: load the LLM even in template mode (the SPEX refiner of ``--backend auto`` needs it).
     """
 
     def __init__(self, mode: str = "llm", llm: str | None = None, quantization: str | None = None, *,
-                 loader: Callable[[], Any] | None = None, max_new_tokens: int = 96) -> None:
+                 loader: Callable[[], Any] | None = None, max_new_tokens: int = 96, preload: bool = False) -> None:
         if mode not in EXPLAIN_MODES:
             raise ValueError(f"invalid explanation mode {mode!r}; expected one of {EXPLAIN_MODES}")
         self.mode = mode
         self.max_new_tokens = max_new_tokens
+        self.preload = preload
         self._loader = loader or _default_loader(llm, quantization)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -69,7 +71,7 @@ class Explainer:
     # ------------------------------------------------------------ loading
     def start(self) -> None:
         """Begin loading the LLM in the background (idempotent; nothing in template mode)."""
-        if self.mode != "llm":
+        if self.mode != "llm" and not self.preload:
             return
         with self._lock:
             if self._thread is not None:
@@ -100,11 +102,16 @@ class Explainer:
             thread.join(timeout)
         return self._llm is not None
 
+    def loaded(self) -> Any | None:
+        """The LLM when ready, else None (never blocks: a provider for the SPEX refiner)."""
+        with self._lock:
+            return self._llm
+
     @property
     def status(self) -> str:
         """"off", "idle" (not started), "loading", "ready" or "failed"."""
         with self._lock:
-            if self.mode != "llm":
+            if self.mode != "llm" and not self.preload:
                 return "off"
             if self._llm is not None:
                 return "ready"

@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["BACKENDS", "QUANTIZATIONS", "Settings", "build_parser", "gradio_temp_dir", "parse_settings"]
+__all__ = ["BACKENDS", "EXPLAIN_MODES", "QUANTIZATIONS", "Settings", "build_parser", "gradio_temp_dir", "parse_settings"]
 
-BACKENDS = ("spectral", "spex")
+BACKENDS = ("spectral", "spex", "auto")
+EXPLAIN_MODES = ("llm", "template")
 QUANTIZATIONS = ("none", "8bit", "4bit")
 
 #: Repository root (app.py lives there); the demo scene is in assets/demo.
@@ -38,6 +39,8 @@ class Settings:
     quantization: str | None = None
     chat_model: str | None = None
     chat_quantization: str | None = "4bit"
+    explain: str | None = None  # "llm" | "template"; None: "llm" unless the backend is the spectral engine
+    llm: str | None = None  # language model of the SPEX backends / explanation (None: shipped SmolLM2)
     max_file_size_mb: int = 500
     max_history: int = 200
     shown_history: int = 40  # bubbles sent to the browser per turn (the report keeps the whole conversation)
@@ -57,8 +60,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"invalid backend: {self.backend!r}; expected one of {BACKENDS}")
-        if self.backend == "spex" and not self.model_path:
-            raise ValueError("--backend spex needs --model PATH (a SPEX checkpoint folder)")
+        if self.explain is not None and self.explain not in EXPLAIN_MODES:
+            raise ValueError(f"invalid explanation mode: {self.explain!r}; expected one of {EXPLAIN_MODES}")
         if self.quantization is not None and self.quantization not in QUANTIZATIONS:
             raise ValueError(f"invalid quantization: {self.quantization!r}; expected one of {QUANTIZATIONS}")
         if not 1 <= self.port <= 65535:
@@ -67,6 +70,11 @@ class Settings:
             raise ValueError(f"turn time limit must be > 0 s, got {self.turn_limit_s}")
         if self.max_file_size_mb < 1:
             raise ValueError(f"max file size must be >= 1 MB, got {self.max_file_size_mb}")
+
+    @property
+    def explain_mode(self) -> str:
+        """How replies are explained: "llm" (streamed, fact-checked) or "template" (measured summary only)."""
+        return self.explain or ("template" if self.backend == "spectral" else "llm")
 
     @property
     def max_file_size_bytes(self) -> int:
@@ -84,7 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=None, help="interface to bind (env GRADIO_SERVER_NAME; default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (env GRADIO_SERVER_PORT; default 7860)")
     p.add_argument("--backend", choices=BACKENDS, default=None,
-                   help="spectral = rule-based spectral engine (default); spex = SPEX model (needs --model)")
+                   help="spectral = rule-based spectral engine (default); auto = per class, the SPEX refiner where it "
+                        "measured better on held-out data, else the engine; spex = the SPEX refiner for every class it "
+                        "was trained on (with --model: an old SPEX checkpoint folder)")
+    p.add_argument("--explain", choices=EXPLAIN_MODES, default=None,
+                   help="llm = stream the language model's fact-checked explanation after the measured summary "
+                        "(default for the SPEX backends); template = summary only (env SPEX_CHAT_EXPLAIN)")
+    p.add_argument("--llm", default=None, help="language model folder or .gguf for the SPEX backends "
+                                                "(env SPEX_LLM; default the shipped SmolLM2-135M-Instruct)")
     p.add_argument("--model", dest="model_path", default=None, help="SPEX checkpoint folder (env SPEX_MODEL)")
     p.add_argument("--quantization", choices=QUANTIZATIONS, default=None,
                    help="load the SPEX language model quantized with bitsandbytes (CUDA, or its CPU backend; falls back to full precision with a logged reason)")
@@ -112,6 +127,8 @@ def parse_settings(argv: Sequence[str] | None = None, env: Mapping[str, str] | N
         model_path=args.model_path or env.get("SPEX_MODEL") or None,
         quantization=None if quant == "none" else quant,
         chat_model=args.chat_model or env.get("SPEX_CHAT_MODEL") or None,
+        explain=args.explain or env.get("SPEX_CHAT_EXPLAIN") or None,
+        llm=args.llm or env.get("SPEX_LLM") or None,
         max_file_size_mb=args.max_file_size_mb or int(env.get("SPEX_MAX_FILE_SIZE_MB", "500")),
         turn_limit_s=args.turn_limit_s or float(env.get("SPEX_TURN_LIMIT_S", "120")),
         upload_orphan_ttl_s=float(env.get("SPEX_UPLOAD_ORPHAN_S", "900")),

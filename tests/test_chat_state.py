@@ -132,7 +132,9 @@ def test_settings_from_cli_and_env() -> None:
     assert parse_settings([], env={}).open_demo
     assert not parse_settings(["--no-demo"], env={}).open_demo
     assert not parse_settings([], env={"SPEX_OPEN_DEMO": "0"}).open_demo
-    with pytest.raises(ValueError, match="--model"):
-        Settings(backend="spex")
+    assert Settings(backend="spex").explain_mode == "llm"  # the SPEX refiner; --model only for old checkpoints
+    assert Settings(backend="auto", explain="template").explain_mode == "template"
+    with pytest.raises(ValueError, match="explanation mode"):
+        Settings(explain="always")
     with pytest.raises(ValueError, match="port"):
         Settings(port=0)

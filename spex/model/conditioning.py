@@ -21,8 +21,12 @@ __all__ = ["HiddenStateCache", "refiner_prompt", "seg_hidden_states"]
 SEG = "[SEG]"
 
 
-def refiner_prompt(words: str, target: str, regions: Sequence, top_n: int = 5) -> str:
-    """Instruction + class + SPIE attributes of the candidate regions, closed by [SEG]."""
+def refiner_prompt(words: str, target: str, regions: Sequence, top_n: int = 3) -> str:
+    """Instruction + class + SPIE attributes of the ``top_n`` largest candidate regions, closed by [SEG].
+
+    Three regions keep the prompt near 200 tokens: one LLM forward is most of the refiner's
+    CPU latency.
+    """
     from spex.engine.request import TARGET_LABELS
     from spex.spie import spie_prompt
 
@@ -66,8 +70,8 @@ class HiddenStateCache:
             if llm is None:
                 raise FileNotFoundError(f"{len(missing)} hidden states are not cached and no LLM was given")
             self.folder.mkdir(parents=True, exist_ok=True)
-            for prompt, vec in zip(missing, seg_hidden_states(llm, missing)):
+            for prompt in missing:  # saved one by one: an interrupted run resumes where it stopped
                 tmp = self._path(prompt).with_suffix(".tmp.npy")
-                np.save(tmp, vec)
+                np.save(tmp, seg_hidden_states(llm, [prompt])[0])
                 tmp.replace(self._path(prompt))
         return np.stack([np.load(self._path(p)) for p in prompts]).astype(np.float32)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -124,7 +126,8 @@ class RefinedBackend:
         refiner: a :class:`LoadedRefiner` or its folder (default: assets/spex-refiner).
         llm: a loaded LLM, or a callable returning one or None (None: still loading; the
             engine is used for that turn and the reply says so).
-        words: the user's request text is passed per call (``extract(..., words=...)``).
+        words: the user's request text may be passed per call (``extract(..., words=...)``, the CLI);
+            without it the prompt says "extract the <class>" (the chat; the prompt the table was measured with).
     """
 
     def __init__(self, mode: str = "auto", refiner: LoadedRefiner | str | Path | None = None,
@@ -134,6 +137,9 @@ class RefinedBackend:
         self.mode = mode
         self.refiner = refiner if isinstance(refiner, LoadedRefiner) else load_refiner(refiner)
         self._llm = llm
+        # [SEG] vectors by prompt (read-only results, bounded): refinement turns skip the LLM forward
+        self._hidden: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._hidden_lock = threading.Lock()
 
     def llm(self) -> Any | None:
         if self._llm is None:
@@ -156,6 +162,21 @@ class RefinedBackend:
             return Route(target, "model", f"the model measured better on held-out data ({table})")
         return Route(target, "engine", f"the engine measured at least as well on held-out data ({table})")
 
+    def _seg(self, llm, prompt: str) -> np.ndarray:
+        from .conditioning import seg_hidden_states
+
+        key = f"{getattr(llm, 'name', '')}\n{prompt}"
+        with self._hidden_lock:
+            if key in self._hidden:
+                self._hidden.move_to_end(key)
+                return self._hidden[key]
+        vec = seg_hidden_states(llm, [prompt])[0]
+        with self._hidden_lock:
+            self._hidden[key] = vec
+            while len(self._hidden) > 64:
+                self._hidden.popitem(last=False)
+        return vec
+
     def routes(self, request) -> list[Route]:
         return [self.route(t) for t in request.targets]
 
@@ -165,7 +186,7 @@ class RefinedBackend:
         from spex.engine.request import TARGET_LABELS
         from spex.spie import describe_regions
 
-        from .conditioning import refiner_prompt, seg_hidden_states
+        from .conditioning import refiner_prompt
 
         used: dict[str, Route] = {}
 
@@ -179,8 +200,8 @@ class RefinedBackend:
             if route.backend == "engine":
                 return rule
             regions = describe_regions(rule.mask, pixel_area_m2=float(scene.pixel_area_m2))
-            prompt = refiner_prompt(words or request.describe(), rule.target, regions)
-            hidden = seg_hidden_states(llm, [prompt])[0]
+            prompt = refiner_prompt(words or f"extract the {TARGET_LABELS[rule.target]}", rule.target, regions)
+            hidden = self._seg(llm, prompt)
             mask = predict_mask(self.refiner.model, ctx, rule, hidden)
             if rule.target != "cloud":
                 mask &= ~ctx.cloud()
