@@ -45,7 +45,7 @@ def test_synthesise_rejects_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_scale_command_prints_its_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["scale", "--size", "300", "--workdir", str(tmp_path)])
+    code = main(["scale", "--size", "300", "--bands", "13", "--steps", ",".join(STEPS), "--workdir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "Scene 300 x 300 px @ 10 m, 13 bands in 3 file(s)" in out
@@ -74,3 +74,26 @@ def test_scale_command_rejects_bad_arguments(capsys: pytest.CaptureFixture[str])
 def test_scale_command_rejects_tiny_size(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scale", "--size", "8"]) == 2
     assert "--size" in capsys.readouterr().err
+
+
+def test_six_band_scene_floor_and_cli_ratio(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["scale", "--size", "256", "--workdir", str(tmp_path)])  # defaults: 6 bands, floor + cli
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "6 bands in 1 file(s)" in out
+    steps = [ln.split()[0] for ln in out.splitlines() if ln.startswith("  ") and "MiB" in ln and "cube" not in ln]
+    assert steps == ["floor", "cli"]
+    verdict = next(ln for ln in out.splitlines() if "=> extract CLI" in ln)
+    assert "x the floor" in verdict and "peak RSS" in verdict and "CPU time (getrusage)" in verdict
+    (scene,) = (tmp_path / "scene_256_6b").glob("*.tif")
+    with rasterio.open(scene) as ds:
+        assert ds.count == 6 and ds.descriptions == ("B02", "B03", "B04", "B08", "B11", "B12")
+    assert (tmp_path / "out_256_6b" / "cli" / "mask.tif").exists()
+
+
+def test_tiles_command_compares_tile_sizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["tiles", "--size", "300", "--tile-size", "300", "64", "--workdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("64 "))
+    assert line.count("identical") == 2

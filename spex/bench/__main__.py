@@ -1,7 +1,7 @@
 """``python -m spex.bench accuracy|scale ...``: print a benchmark table.
 
 * ``accuracy [--data DIR] [--out DIR]``: engine vs single-index baseline on the labelled scenes.
-* ``scale [--size 2000 4000 8000] [--bands 13|4] [--workdir DIR] [--query Q] [--gdal-cache MB]``: wall
+* ``scale [--size 2048 4096 10240] [--bands 6|13|4] [--steps floor,cli,...] [--workdir DIR] [--gdal-cache MB]``: wall
   time, CPU time and peak memory of each pipeline step on large synthetic scenes.
 """
 
@@ -24,17 +24,25 @@ def main(argv: list[str] | None = None) -> int:
     acc.add_argument("--out", default=None, help="write overlay PNGs + replies here for visual checks")
     acc.add_argument("-v", "--verbose", action="store_true")
     sc = sub.add_parser("scale", help="time and peak memory per step on large synthetic scenes")
-    sc.add_argument("--size", type=int, nargs="+", default=[8000],
-                    help="side(s) of the synthetic 10 m grid in pixels (default 8000)")
-    sc.add_argument("--bands", type=int, choices=(13, 4), default=13,
-                    help="13 = three co-registered Sentinel-2 files (default); 4 = the 10 m file alone")
+    sc.add_argument("--size", type=int, nargs="+", default=[2048, 4096, 10240],
+                    help="side(s) of the synthetic 10 m grid in pixels (default 2048 4096 10240)")
+    sc.add_argument("--bands", type=int, choices=(13, 6, 4), default=6,
+                    help="6 = one file: 10 m bands + SWIR1/2 (default, the issue's scene); 13 = three "
+                         "co-registered Sentinel-2 files; 4 = the 10 m file alone")
     sc.add_argument("--workdir", default=None, help="keep scenes/outputs here (reused); default a temp folder")
     sc.add_argument("--query", default="extract the water bodies", help="extraction query for the water step")
-    sc.add_argument("--steps", default=None, help="comma-separated subset of: " + ", ".join(_scale_steps()))
+    sc.add_argument("--steps", default=None, help="comma-separated subset of: " + ", ".join(_scale_steps())
+                    + " (default floor,cli: the extract CLI against the floor, with their ratio)")
     sc.add_argument("--overviews", action="store_true", help="build internal overviews in the synthetic files")
     sc.add_argument("--gdal-cache", type=int, default=None, metavar="MB",
                     help="GDAL block cache of the measured processes (GDAL_CACHEMAX; default GDAL's 5%% of RAM)")
     sc.add_argument("-v", "--verbose", action="store_true")
+    ti = sub.add_parser("tiles", help="extract with several --tile-size values on one scene: identical results?")
+    ti.add_argument("--size", type=int, default=4096, help="side of the synthetic 6-band scene (default 4096)")
+    ti.add_argument("--tile-size", type=int, nargs="+", default=[4096, 512], help="tile sizes (default 4096 512)")
+    ti.add_argument("--workdir", required=True, help="scenes and outputs go here (reused)")
+    ti.add_argument("--query", default="extract the water bodies")
+    ti.add_argument("-v", "--verbose", action="store_true")
     co = sub.add_parser("corpus", help="share of the phrasing corpus a reader holds, per kind")
     co.add_argument("--reader", choices=("rule", "model"), default="rule")
     co.add_argument("-v", "--verbose", action="store_true")
@@ -43,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if args.bench == "scale":
         return _scale(args)
+    if args.bench == "tiles":
+        from spex.bench.scale import compare_tilings, format_tilings
+        runs = compare_tilings(args.size, args.tile_size, workdir=Path(args.workdir), query=args.query)
+        print(format_tilings(args.size, runs))
+        return 0 if all(r.same_mask is not False and r.same_regions is not False and not r.step.error
+                        for r in runs) else 1
     if args.bench == "corpus":
         from spex.bench.corpus import main as corpus_main
         return corpus_main(args.reader)
@@ -63,8 +77,8 @@ def _scale_steps() -> tuple[str, ...]:
 
 def _scale(args: argparse.Namespace) -> int:
     """Run the large-scene benchmark; bad arguments -> one line, exit 2."""
-    from spex.bench.scale import STEPS, format_table, run_scale
-    steps = tuple(s.strip() for s in args.steps.split(",") if s.strip()) if args.steps else STEPS
+    from spex.bench.scale import DEFAULT_STEPS, format_table, run_scale
+    steps = tuple(s.strip() for s in args.steps.split(",") if s.strip()) if args.steps else DEFAULT_STEPS
     if any(s < 16 for s in args.size):
         print(f"error: --size must be at least 16 pixels, got {args.size}", file=sys.stderr)
         return 2

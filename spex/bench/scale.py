@@ -17,9 +17,15 @@ of what a naive float64 cube of all bands would take.
 Peak RSS includes GDAL's block cache (default 5 % of RAM, ~1.2 GB on 24 GB); ``--gdal-cache MB``
 bounds it to separate it from the arrays spex allocates. "CPU s" is robust to other load.
 
+The issue-9 measurement (default): step "floor" (read every block once + NDWI > 0, GDAL cache
+64 MB) and step "cli" (``python -m spex extract`` as a user runs it) on one 6-band file, with
+the ratio of their CPU times (``getrusage``: the machine is shared, wall time is not meaningful)
+and the cli's peak RSS against the targets (<= 3x the floor, <= 600 MB).
+
 Usage::
 
-    python -m spex.bench scale --size 2000 4000 8000 [--bands 13|4] [--workdir DIR] [--gdal-cache MB]
+    python -m spex.bench scale [--size 2048 4096 10240] [--bands 6|13|4] [--steps floor,cli,...]
+                               [--workdir DIR] [--gdal-cache MB]
 """
 
 from __future__ import annotations
@@ -54,7 +60,17 @@ logger = logging.getLogger(__name__)
 
 #: Measured steps, in pipeline order ("pipeline" = one process running all of them, as a chat turn does).
 STEPS: tuple[str, ...] = ("open_scene", "info", "extract:water", "extract:vegetation", "write_outputs",
-                          "map_html", "pipeline")
+                          "map_html", "pipeline", "floor", "cli")
+#: Steps run by default: "floor" (the least any tool can do: read every block + NDWI > 0) and "cli"
+#: (``python -m spex extract`` as a user runs it) give the issue's bounded-work ratio.
+DEFAULT_STEPS: tuple[str, ...] = ("floor", "cli")
+#: Default sizes: the issue's table (2048², 4096², 10240² on one 6-band file).
+DEFAULT_SIZES: tuple[int, ...] = (2048, 4096, 10240)
+#: GDAL block cache of the floor step (MB): the floor reads each block once, a cache cannot help it.
+FLOOR_GDAL_CACHE_MB = 64
+#: Targets of the "cli" step (issue 9): peak RSS and CPU time as a multiple of the floor's.
+TARGET_PEAK_MB = 600
+TARGET_CPU_RATIO = 3.0
 #: Query of the vegetation extraction step (the water one comes from ``--query``).
 VEGETATION_QUERY = "extract the vegetation"
 #: Rows written per block while synthesising (bounded memory: block x width x bands x 2 bytes).
@@ -147,12 +163,15 @@ def synthesise_scene(size: int, out_dir: Path, *, bands: int = 13, sources: Sequ
     """
     if size < 16:
         raise ValueError(f"invalid size {size!r}; expected at least 16 pixels")
-    if bands not in (4, 13):
-        raise ValueError(f"invalid bands {bands!r}; expected 13 (all Sentinel-2 files) or 4 (10 m file only)")
+    if bands not in (4, 6, 13):
+        raise ValueError(f"invalid bands {bands!r}; expected 13 (all Sentinel-2 files), 6 (one file: the 10 m "
+                         "bands + SWIR1/SWIR2) or 4 (10 m file only)")
     src_paths = list(sources) if sources is not None else demo_files()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if bands == 6:
+        return [_synthesise_six(size, out_dir, src_paths)]
     if bands == 4:
         src_paths = src_paths[:1]
-    out_dir.mkdir(parents=True, exist_ok=True)
     with rasterio.open(src_paths[0]) as ref:
         ref_t = ref.transform
     right = ref_t.c + size * ref_t.a
@@ -183,6 +202,42 @@ def synthesise_scene(size: int, out_dir: Path, *, bands: int = 13, sources: Sequ
         written.append(dst_path)
         logger.info("wrote %s (%d x %d)", dst_path, width, height)
     return written
+
+
+SIX_BAND_IDS: tuple[str, ...] = ("B02", "B03", "B04", "B08", "B11", "B12")
+
+
+def _six_band_source(src_paths: Sequence[Path]) -> tuple[np.ndarray, dict]:
+    """The 10 m bands plus SWIR1/SWIR2 of the 20 m file on the 10 m grid (by georeference, nearest)."""
+    with rasterio.open(src_paths[0]) as ten, rasterio.open(src_paths[1]) as twenty:
+        data10 = ten.read()
+        profile = ten.profile.copy()
+        t10, t20 = ten.transform, twenty.transform
+        pos = [_band_position(twenty, (b,), d) for b, d in (("B11", 5), ("B12", 6))]
+        swir = twenty.read(pos)
+        xs = t10.c + (np.arange(ten.width) + 0.5) * t10.a
+        ys = t10.f + (np.arange(ten.height) + 0.5) * t10.e
+        cols = np.clip(np.floor((xs - t20.c) / t20.a).astype(int), 0, twenty.width - 1)
+        rows = np.clip(np.floor((ys - t20.f) / t20.e).astype(int), 0, twenty.height - 1)
+        data = np.concatenate([data10, swir[:, rows][:, :, cols]])
+    profile["count"] = data.shape[0]
+    return data, profile
+
+
+def _synthesise_six(size: int, out_dir: Path, src_paths: Sequence[Path]) -> Path:
+    """One 6-band uint16 file (blue, green, red, NIR, SWIR1, SWIR2 at 10 m) mirror-tiled to ``size``."""
+    data, profile = _six_band_source(src_paths)
+    profile.update(width=size, height=size, tiled=True, blockxsize=512, blockysize=512, compress="deflate",
+                   predictor=2, interleave="pixel", BIGTIFF="IF_SAFER")
+    dst_path = out_dir / ("s2l1c_virginia_" + "-".join(SIX_BAND_IDS) + ".tif")
+    cols = _mirror_index(size, data.shape[2])
+    with rasterio.open(dst_path, "w", **profile) as dst:
+        dst.descriptions = SIX_BAND_IDS
+        for row in range(0, size, WRITE_BLOCK_ROWS):
+            h = min(WRITE_BLOCK_ROWS, size - row)
+            dst.write(data[:, _mirror_index(h, data.shape[1], row)][:, :, cols], window=Window(0, row, size, h))
+    logger.info("wrote %s (%d x %d, 6 bands)", dst_path, size, size)
+    return dst_path
 
 
 # -- child side: one step in a fresh process -------------------------------------------
@@ -231,7 +286,7 @@ def _measure(step: str, fn: Callable[[], str]) -> StepResult:
     return StepResult(step, wall, before, max(_hwm(), before), reset, note, cpu)
 
 
-def _child_step(step: str, paths: list[str], query: str, out: Path) -> StepResult:
+def _child_step(step: str, paths: list[str], query: str, out: Path, tile_size: int | None = None) -> StepResult:
     """Run the prerequisites of ``step`` unmeasured, then measure ``step`` alone."""
     from spex.engine import explain, extract, parse_instruction
     from spex.export import write_outputs
@@ -261,6 +316,19 @@ def _child_step(step: str, paths: list[str], query: str, out: Path) -> StepResul
         res = _measure(step, op)
         opened[0].close()
         return res
+    if step == "floor":
+        return _measure(step, lambda: _floor(paths))
+    if step == "cli":
+        from spex.cli import main as spex_main
+
+        def cli() -> str:
+            tiles = ["--tile-size", str(tile_size)] if tile_size else []
+            code = spex_main(["extract", *paths, "--query", query, "--out", str(out), *tiles])
+            if code != 0:
+                raise SpexError(f"python -m spex extract exited with {code}")
+            sizes = {p.name: p.stat().st_size for p in out.iterdir() if p.is_file()}
+            return f"{sum(sizes.values()) / _MIB:.1f} MiB written ({', '.join(sorted(sizes))})"
+        return _measure(step, cli)
     if step == "pipeline":
         def whole() -> str:
             with open_scene(paths) as scene:
@@ -290,18 +358,51 @@ def _child_step(step: str, paths: list[str], query: str, out: Path) -> StepResul
     raise ValueError(f"unknown step {step!r}; expected one of {', '.join(STEPS)}")
 
 
+def _band_position(ds: rasterio.io.DatasetReader, ids: tuple[str, ...], default: int) -> int:
+    """1-based band of ``ds`` whose description is one of ``ids`` (e.g. "B03"), else ``default``."""
+    for i, desc in enumerate(ds.descriptions, start=1):
+        if desc and desc.strip().upper() in ids:
+            return i
+    return default
+
+
+def _floor(paths: Sequence[str]) -> str:
+    """The floor of any extraction: read every block of every file once and count NDWI > 0.
+
+    One block at a time (all bands of the block), GDAL cache :data:`FLOOR_GDAL_CACHE_MB`; NDWI
+    (green - NIR) / (green + NIR) from the finest file. Nothing is kept: this is what a streaming
+    pipeline cannot avoid paying.
+    """
+    water = total = 0
+    with rasterio.Env(GDAL_CACHEMAX=FLOOR_GDAL_CACHE_MB):
+        for k, path in enumerate(paths):
+            with rasterio.open(path) as ds:
+                green = _band_position(ds, ("B03", "B3", "GREEN"), 2)
+                nir = _band_position(ds, ("B08", "B8", "NIR"), min(4, ds.count))
+                for _, window in ds.block_windows(1):
+                    block = ds.read(window=window)
+                    if k == 0:
+                        g = block[green - 1].astype(np.float32)
+                        n = block[nir - 1].astype(np.float32)
+                        with np.errstate(divide="ignore", invalid="ignore"):
+                            water += int(np.count_nonzero((g - n) / (g + n) > 0))
+                        total += g.size
+    return f"NDWI > 0 on {100 * water / max(total, 1):.1f}% px, GDAL cache {FLOOR_GDAL_CACHE_MB} MB"
+
+
 def _child_main(argv: Sequence[str]) -> int:
     """Entry of the measured child process: prints one JSON line with the StepResult."""
     p = argparse.ArgumentParser(prog="python -m spex.bench.scale")
     p.add_argument("--step", required=True, choices=STEPS)
     p.add_argument("--query", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--tile-size", type=int, default=None)
     p.add_argument("paths", nargs="+")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
     logging.basicConfig(level=logging.WARNING)
     try:
-        res = _child_step(args.step, args.paths, args.query, Path(args.out))
+        res = _child_step(args.step, args.paths, args.query, Path(args.out), args.tile_size)
     except SpexError as exc:
         res = StepResult(args.step, math.nan, 0, _hwm(), False, error=str(exc).splitlines()[0])
     print(json.dumps(res.__dict__))
@@ -309,9 +410,11 @@ def _child_main(argv: Sequence[str]) -> int:
 
 
 # -- parent side -----------------------------------------------------------------------
-def _run_child(step: str, files: Sequence[Path], query: str, out: Path, gdal_cache_mb: int | None) -> StepResult:
+def _run_child(step: str, files: Sequence[Path], query: str, out: Path, gdal_cache_mb: int | None,
+               tile_size: int | None = None) -> StepResult:
+    tiles = ["--tile-size", str(tile_size)] if tile_size else []
     cmd = [sys.executable, "-m", "spex.bench.scale", "--step", step, "--query", query, "--out", str(out),
-           *map(str, files)]
+           *tiles, *map(str, files)]
     env = dict(os.environ)
     if gdal_cache_mb is not None:
         env["GDAL_CACHEMAX"] = str(int(gdal_cache_mb))
@@ -352,14 +455,8 @@ def run_scale(sizes: Sequence[int], *, bands: int = 13, workdir: Path | None = N
     reports = []
     try:
         for size in sizes:
-            scene_dir = root / f"scene_{size}_{bands}b{'_ovr' if overviews else ''}"
             t0 = time.perf_counter()
-            marker = scene_dir / ".complete"
-            if marker.exists():
-                files = [scene_dir / n for n in marker.read_text(encoding="utf-8").split()]
-            else:
-                files = synthesise_scene(size, scene_dir, bands=bands, overviews=overviews)
-                marker.write_text(" ".join(f.name for f in files), encoding="utf-8")
+            files = _scene_files(root, size, bands, overviews)
             synth = time.perf_counter() - t0
             n_bands = 0
             for f in files:
@@ -377,6 +474,71 @@ def run_scale(sizes: Sequence[int], *, bands: int = 13, workdir: Path | None = N
         if tmp is not None:
             tmp.cleanup()
     return reports
+
+
+def _scene_files(root: Path, size: int, bands: int, overviews: bool = False) -> list[Path]:
+    """The synthetic scene of ``size`` under ``root``, written once and reused."""
+    scene_dir = root / f"scene_{size}_{bands}b{'_ovr' if overviews else ''}"
+    marker = scene_dir / ".complete"
+    if marker.exists():
+        return [scene_dir / n for n in marker.read_text(encoding="utf-8").split()]
+    files = synthesise_scene(size, scene_dir, bands=bands, overviews=overviews)
+    marker.write_text(" ".join(f.name for f in files), encoding="utf-8")
+    return files
+
+
+@dataclass(frozen=True)
+class TilingRun:
+    """One ``extract --tile-size`` run of :func:`compare_tilings`."""
+
+    tile_size: int
+    step: StepResult
+    same_mask: bool | None       # vs the first tile size (None for the first itself)
+    same_regions: bool | None    # regions.geojson byte-identical to the first's
+
+
+def compare_tilings(size: int, tile_sizes: Sequence[int], *, workdir: Path, bands: int = 6,
+                    query: str = "extract the water bodies", gdal_cache_mb: int | None = None) -> list[TilingRun]:
+    """Run ``python -m spex extract --tile-size N`` on one synthetic scene per tile size and compare.
+
+    Each run is a fresh process (CPU time and peak RSS measured as for the scale table); masks are
+    compared pixel by pixel (read block by block) and the GeoJSON region lists byte for byte.
+    """
+    files = _scene_files(Path(workdir), size, bands)
+    runs: list[TilingRun] = []
+    first: Path | None = None
+    for tile in tile_sizes:
+        out = Path(workdir) / f"tiles_{size}_{bands}b" / f"tile_{tile}"
+        res = _run_child("cli", files, query, out, gdal_cache_mb, tile_size=tile)
+        same_mask = same_regions = None
+        if first is not None and not res.error:
+            same_mask = _same_raster(first / "mask.tif", out / "mask.tif")
+            same_regions = (first / "regions.geojson").read_bytes() == (out / "regions.geojson").read_bytes()
+        elif first is None:
+            first = out
+        runs.append(TilingRun(tile, res, same_mask, same_regions))
+    return runs
+
+
+def _same_raster(a: Path, b: Path) -> bool:
+    with rasterio.open(a) as da, rasterio.open(b) as db:
+        if (da.width, da.height, da.count) != (db.width, db.height, db.count):
+            return False
+        return all(np.array_equal(da.read(window=w), db.read(window=w)) for _, w in da.block_windows(1))
+
+
+def format_tilings(size: int, runs: Sequence[TilingRun]) -> str:
+    """Plain-text table of :func:`compare_tilings`."""
+    lines = [f"extract on a {size} x {size} scene, by --tile-size (compared with --tile-size {runs[0].tile_size})",
+             f"  {'tile':>6s} {'CPU s':>7s} {'peak RSS':>9s} {'mask':>10s} {'regions':>10s}  note"]
+    for r in runs:
+        if r.step.error:
+            lines.append(f"  {r.tile_size:6d}  ERROR {r.step.error}")
+            continue
+        word = {None: "(reference)", True: "identical", False: "DIFFERENT"}
+        lines.append(f"  {r.tile_size:6d} {r.step.cpu_s:7.1f} {r.step.peak_rss / _MIB:6.0f}MiB "
+                     f"{word[r.same_mask]:>10s} {word[r.same_regions]:>10s}  {r.step.note}")
+    return "\n".join(lines)
 
 
 def format_table(reports: Sequence[ScaleReport]) -> str:
@@ -400,8 +562,26 @@ def format_table(reports: Sequence[ScaleReport]) -> str:
             lines.append(f"  {s.step:<20s} {s.wall_s:8.1f} {s.cpu_s:7.1f} {s.rss_before / _MIB:8.0f}MiB "
                          f"{s.peak_rss / _MIB:6.0f}MiB {grow / _MIB:7.0f}MiB {grow / r.float32_map_bytes:13.1f} "
                          f"{s.peak_rss / r.float64_cube_bytes:14.2f}  {s.note}{flag}")
+        verdict = _verdict(r)
+        if verdict:
+            lines.append(verdict)
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def _verdict(r: ScaleReport) -> str:
+    """The issue's bounded-work line: ``cli`` CPU time / ``floor`` CPU time and the cli's peak RSS."""
+    by = {s.step: s for s in r.steps if not s.error}
+    floor, cli = by.get("floor"), by.get("cli")
+    if floor is None or cli is None or not floor.cpu_s > 0:
+        return ""
+    ratio = cli.cpu_s / floor.cpu_s
+    peak_mb = cli.peak_rss / 1e6
+    return (f"  => extract CLI: {cli.cpu_s:.1f} CPU-s = {ratio:.1f}x the floor's {floor.cpu_s:.1f} CPU-s "
+            f"(target <= {TARGET_CPU_RATIO:g}x: {'met' if ratio <= TARGET_CPU_RATIO else 'NOT met'}); peak RSS "
+            f"{peak_mb:,.0f} MB vs floor {floor.peak_rss / 1e6:,.0f} MB (target <= {TARGET_PEAK_MB} MB: "
+            f"{'met' if peak_mb <= TARGET_PEAK_MB else 'NOT met'}). CPU time (getrusage), not wall time: the "
+            "machine is shared.")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import importlib
 import re
 from pathlib import Path
 
-from spex.errors import InstructionError, ModelError
+from spex.errors import InstructionError, ModelError, SpexError
 
 __all__ = ["add_parser", "run"]
 
@@ -38,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="SPEX checkpoint folder (for --backend spex)")
     p.add_argument("--llm", default=None, help="language model for --backend spex without --model: 'smollm2' "
                    "(default, shipped GGUF), a local model folder or .gguf file")
+    p.add_argument("--tile-size", type=int, default=1024, metavar="N",
+                   help="read and compute the scene in N x N windows (default 1024); results do not depend on it")
     p.add_argument("--quantization", choices=("4bit", "8bit"), default=None,
                    help="load the SPEX language model quantized (for --backend spex)")
     p.set_defaults(run=run)
@@ -67,8 +69,12 @@ def _backend(args: argparse.Namespace):
     return backend_cls(args.model, quantization=args.quantization)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Open the scene, parse the query, extract, write the four files, print the reply."""
+def run(args: argparse.Namespace, on_result=None) -> int:
+    """Open the scene, parse the query, extract, write the four files, print the reply.
+
+    ``on_result(scene, extraction, outputs, reply)`` (batch runs, :mod:`spex.pipeline.batch`) is called
+    while the scene is open, and then nothing is printed and no progress bar is shown.
+    """
     from spex.engine import explain, extract, parse_instruction
     from spex.export import write_outputs
     from spex.io import open_scene
@@ -79,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         return run_llm_extract(args)
     from tqdm import tqdm
 
-    bar = tqdm(total=6, desc="reading", unit="step", disable=None, leave=False)  # hidden when not a terminal
+    bar = tqdm(total=6, desc="reading", unit="step", disable=True if on_result else None,
+               leave=False)  # hidden when not a terminal
 
     def step(name: str) -> None:
         bar.set_description(name)
@@ -87,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
 
     bands = [b for b in re.split(r"[,\s]+", args.bands) if b] if args.bands else None
     backend = _backend(args)
+    if args.tile_size < 16:
+        raise SpexError(f"--tile-size must be at least 16 pixels, got {args.tile_size}")
     with open_scene(args.scene, bands=bands, mtl=args.mtl, sensor=args.sensor) as scene:
         try:
             intent = parse_instruction(args.query, None, pixel_area_m2=scene.pixel_area_m2)
@@ -95,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         if intent.kind != "extract" or intent.request is None:
             raise InstructionError(f"--query must ask for a class to extract (understood a {intent.kind!r} "
                                    "request); e.g. 'extract the water bodies larger than 2 ha'.")
-        cache = IndexCache(scene)
+        cache = IndexCache(scene, window_size=args.tile_size)
         step("extracting")
         if backend is None:
             extraction = extract(scene, intent.request, cache)
@@ -106,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
         false_colour = args.false_colour or intent.display == "false_colour"
         outputs = write_outputs(extraction, scene, Path(args.out), reply=reply, false_colour=false_colour,
                                 progress=step)
+        if on_result is not None:
+            on_result(scene, extraction, outputs, reply)
+            return 0
     bar.close()
     print(reply)
     print()
