@@ -47,6 +47,9 @@ EXAMPLES = (
     "only in the north half",
     "be stricter",
     "also add wetlands",
+    "vegetation with NDVI above 0.6",
+    "water but not the sea",
+    "which class covers most of the scene?",
     "remove the ones touching the border",
     "fill the holes",
     "now the vegetation instead",
@@ -87,6 +90,8 @@ class Services:
     write_report: Callable[..., Path]
     map_html: Callable[..., str]
     chat_image: Callable[[Path, Path], Path] | None = None  # (picture, destination) -> light copy; None = copy as is
+    #: (scene, classes, cache) -> Markdown table of measured class shares (spex.engine.shares)
+    measure_shares: Callable[[Scene, tuple[str, ...], IndexCache], str] | None = None
 
 
 def default_services(backend: Any | None = None) -> Services:
@@ -94,6 +99,11 @@ def default_services(backend: Any | None = None) -> Services:
     from spex import export, io, spectral, viz
     from spex.engine import answer_question, explain
     from spex.engine import extract as spectral_extract
+    from spex.engine.reply import shares_reply
+    from spex.engine.shares import class_shares
+
+    def measure_shares(scene: Scene, classes: tuple[str, ...], cache: IndexCache) -> str:
+        return shares_reply(class_shares(scene, classes, cache), scene)
 
     def engine_extract(scene: Scene, request: ExtractionRequest, cache: IndexCache) -> Extraction:
         return spectral_extract(scene, request, cache=cache)
@@ -107,7 +117,7 @@ def default_services(backend: Any | None = None) -> Services:
         explain=explain, answer_question=answer_question,
         render_preview=export.render_preview, render_overlay=export.render_overlay,
         write_outputs=export.write_outputs, write_report=export.write_report, map_html=viz.map_html,
-        chat_image=export.write_lossy_copy,
+        chat_image=export.write_lossy_copy, measure_shares=measure_shares,
     )
 
 
@@ -384,6 +394,9 @@ class Dialogue:
             outputs.append(str(result))
         if not outputs:
             raise InstructionError("no operation chosen")
+        notes = ai.additional_kwargs.get("notes") or []  # filters kept/dropped on a class change
+        if notes:
+            outputs.insert(0, "**Filters on the class change:** " + " ".join(notes))
         return "\n\n".join(outputs), turn.image
 
     @staticmethod

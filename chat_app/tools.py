@@ -17,13 +17,14 @@ from langchain_core.messages import AIMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from spex.engine.request import REGIONS, TARGETS, ExtractionRequest, Intent
+from spex.engine.request import PARTS, REGIONS, TARGETS, ExtractionRequest, IndexLimit, Intent
 
 if TYPE_CHECKING:
     from chat_app.state import ChatState
 
 __all__ = [
-    "QUESTIONS", "AnswerArgs", "DisplayArgs", "ExtractArgs", "NoArgs", "RefineArgs", "RuleInterpreter",
+    "QUESTIONS", "AnswerArgs", "DisplayArgs", "ExtractArgs", "IndexLimitArgs", "NoArgs", "RefineArgs", "RuleInterpreter",
+    "SharesArgs",
     "ToolRunner", "apply_refinement", "build_tools", "intent_to_call", "request_from_args",
 ]
 
@@ -32,7 +33,18 @@ Region = Literal[REGIONS]  # type: ignore[valid-type]
 #: Questions the engine answers from the current mask (see spex.engine.answer_question).
 QUESTIONS = ("largest", "smallest", "total_area", "count", "list", "where", "evidence")
 Question = Literal[QUESTIONS]  # type: ignore[valid-type]
-Clearable = Literal["exclude", "min_area_m2", "max_area_m2", "keep_largest", "region"]
+Clearable = Literal["exclude", "min_area_m2", "max_area_m2", "keep_largest", "region", "index_limits", "parts",
+                    "drop_parts"]
+Part = Literal[PARTS]  # type: ignore[valid-type]
+
+
+class IndexLimitArgs(BaseModel):
+    """A threshold the user stated on an index for one class (used as given)."""
+
+    target: Target = Field(description="the class the threshold is for")
+    index: str = Field(description="index name, e.g. NDVI, MNDWI, NDBI")
+    low: float | None = Field(None, description="keep pixels with index above this")
+    high: float | None = Field(None, description="keep pixels with index below this")
 
 
 class ExtractArgs(BaseModel):
@@ -48,6 +60,9 @@ class ExtractArgs(BaseModel):
     fill_holes: bool = Field(False, description="fill holes inside regions")
     smooth: bool = Field(False, description="smooth region edges")
     drop_border: bool = Field(False, description="remove regions touching the image border")
+    index_limits: list[IndexLimitArgs] = Field(default_factory=list, description="user-stated index thresholds")
+    parts: list[Part] = Field(default_factory=list, description="keep only these parts of the water")
+    drop_parts: list[Part] = Field(default_factory=list, description="remove these parts of the water")
 
 
 class RefineArgs(BaseModel):
@@ -66,6 +81,9 @@ class RefineArgs(BaseModel):
     fill_holes: bool | None = None
     smooth: bool | None = None
     drop_border: bool | None = None
+    index_limits: list[IndexLimitArgs] | None = Field(None, description="replace the user-stated index thresholds")
+    parts: list[Part] | None = Field(None, description="keep only these parts of the water")
+    drop_parts: list[Part] | None = Field(None, description="remove these parts of the water")
     clear: list[Clearable] = Field(default_factory=list, description="filters to remove")
 
 
@@ -85,6 +103,12 @@ class NoArgs(BaseModel):
     """No arguments."""
 
 
+class SharesArgs(BaseModel):
+    """Scene-wide class shares, measured by extracting each class."""
+
+    classes: list[Target] = Field(default_factory=list, description="classes to compare; empty = every class")
+
+
 class ToolRunner(Protocol):
     """What the tools act on: one turn's working state (implemented by the dialogue)."""
 
@@ -93,6 +117,7 @@ class ToolRunner(Protocol):
     def run_redo(self) -> str: ...
     def run_reset(self) -> str: ...
     def run_question(self, question: str) -> str: ...
+    def run_shares(self, classes: tuple[str, ...]) -> str: ...
     def run_display(self, false_colour: bool) -> str: ...
     def run_help(self) -> str: ...
     @property
@@ -105,15 +130,34 @@ def request_from_args(args: ExtractArgs) -> ExtractionRequest:
         targets=tuple(dict.fromkeys(args.targets)), exclude=tuple(dict.fromkeys(args.exclude)),
         min_area_m2=args.min_area_m2, max_area_m2=args.max_area_m2, keep_largest=args.keep_largest,
         region=args.region, strictness=args.strictness, fill_holes=args.fill_holes, smooth=args.smooth,
-        drop_border=args.drop_border,
+        drop_border=args.drop_border, index_limits=_limits(args.index_limits),
+        parts=tuple(dict.fromkeys(args.parts)), drop_parts=tuple(dict.fromkeys(args.drop_parts)),
     )
+
+
+def _limits(args: list[IndexLimitArgs]) -> tuple[IndexLimit, ...]:
+    from spex.spectral.indices import resolve_index  # "ndvi" -> "NDVI", "aweish" -> "AWEIsh"
+
+    out = []
+    for a in args:
+        try:
+            name = resolve_index(a.index).name
+        except (KeyError, ValueError):
+            name = a.index
+        out.append(IndexLimit(a.target, name, a.low, a.high))
+    return tuple(out)
 
 
 def apply_refinement(current: ExtractionRequest, args: RefineArgs) -> ExtractionRequest:
     """``current`` changed as ``refine`` tool arguments say (raises ValueError if invalid)."""
     values = {f.name: getattr(current, f.name) for f in fields(ExtractionRequest)}
     for name in args.clear:
-        values[name] = () if name == "exclude" else None
+        values[name] = () if name in ("exclude", "index_limits", "parts", "drop_parts") else None
+    if args.index_limits is not None:
+        values["index_limits"] = _limits(args.index_limits)
+    for name in ("parts", "drop_parts"):
+        if getattr(args, name) is not None:
+            values[name] = tuple(dict.fromkeys(getattr(args, name)))
     if args.targets is not None:
         values["targets"] = tuple(args.targets)
     values["targets"] = tuple(dict.fromkeys((*values["targets"], *args.add_targets)))
@@ -127,7 +171,19 @@ def apply_refinement(current: ExtractionRequest, args: RefineArgs) -> Extraction
     if args.strictness is not None:
         values["strictness"] = args.strictness
     values["strictness"] = max(-2, min(2, values["strictness"] + args.stricter))
+    values["index_limits"] = tuple(lim for lim in values["index_limits"] if lim.target in values["targets"])
+    if "water" not in values["targets"]:
+        values["parts"], values["drop_parts"] = (), ()
     return ExtractionRequest(**values)
+
+
+def _arg_value(value: Any) -> Any:
+    """A request value as tool-call JSON (IndexLimit -> dict)."""
+    if isinstance(value, tuple):
+        return [_arg_value(v) for v in value]
+    if isinstance(value, IndexLimit):
+        return {"target": value.target, "index": value.index, "low": value.low, "high": value.high}
+    return value
 
 
 def _refine_args(current: ExtractionRequest, new: ExtractionRequest) -> dict[str, Any]:
@@ -138,10 +194,10 @@ def _refine_args(current: ExtractionRequest, new: ExtractionRequest) -> dict[str
         old, value = getattr(current, f.name), getattr(new, f.name)
         if old == value:
             continue
-        if value is None or (f.name == "exclude" and value == ()):
+        if value is None or (f.name in ("exclude", "index_limits", "parts", "drop_parts") and value == ()):
             clear.append(f.name)
         else:
-            args[f.name] = list(value) if isinstance(value, tuple) else value
+            args[f.name] = _arg_value(value)
     if clear:
         args["clear"] = clear
     return args
@@ -152,7 +208,7 @@ def _extract_args(request: ExtractionRequest) -> dict[str, Any]:
     for f in fields(ExtractionRequest):
         value = getattr(request, f.name)
         if value != f.default or f.name == "targets":
-            args[f.name] = list(value) if isinstance(value, tuple) else value
+            args[f.name] = _arg_value(value)
     return args
 
 
@@ -167,6 +223,8 @@ def intent_to_call(intent: Intent, current: ExtractionRequest | None) -> dict[st
         if intent.kind == "refine" and current is not None:
             return _call("refine", _refine_args(current, intent.request))
         return _call("extract", _extract_args(intent.request))
+    if intent.kind == "question" and intent.question == "shares":
+        return _call("measure_shares", {"classes": list(intent.classes)})
     if intent.kind == "question":
         return _call("answer_question", {"question": intent.question or "count"})
     if intent.kind == "display":
@@ -204,6 +262,9 @@ def build_tools(runner: ToolRunner | None) -> list[BaseTool]:
          simple(lambda r: r.run_reset())),
         ("answer_question", "Answer a question about the current regions from the current mask.", AnswerArgs,
          lambda question: need().run_question(question)),
+        ("measure_shares", "Measure how much of the scene each class covers (which class covers most, "
+                           "vegetation vs water).", SharesArgs,
+         lambda classes=(): need().run_shares(tuple(classes))),
         ("set_display", "Show the image in true colour or false colour (NIR-red-green).", DisplayArgs,
          lambda mode: need().run_display(mode == "false_colour")),
         ("help", "Explain what can be asked.", NoArgs, simple(lambda r: r.run_help())),
@@ -228,4 +289,5 @@ class RuleInterpreter:
         intent = self._parse(text, state.request, pixel_area_m2=pixel_area)
         call = intent_to_call(intent, state.request)
         understood = "; ".join(intent.understood)
-        return AIMessage(content=f"Understood: {understood}" if understood else "", tool_calls=[call])
+        return AIMessage(content=f"Understood: {understood}" if understood else "", tool_calls=[call],
+                         additional_kwargs={"notes": list(intent.notes)} if intent.notes else {})

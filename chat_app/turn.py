@@ -128,6 +128,14 @@ class Turn:
                    "e.g. *extract the water bodies*."
         return self.d.services.answer_question(question, self.work.extraction, ctx.view)
 
+    def run_shares(self, classes: tuple[str, ...]) -> str:
+        """Scene-wide class shares, measured (spex.engine.shares); the current result is kept."""
+        ctx = self._ctx()
+        if self.d.services.measure_shares is None:
+            return "Measuring class shares is not available with this backend."
+        self.progress(0.3, "Measuring every class on the scene")
+        return self.d.services.measure_shares(ctx.scene, classes, ctx.cache)
+
     def run_display(self, false_colour: bool) -> str:
         from spex.export.render import choose_display_bands
 

@@ -1,9 +1,11 @@
 """Which class each selected pixel and region belongs to, for results that merge several classes.
 
-Why: after "also add bare soil" the mask is a union; to colour, label and total the classes apart,
-every selected pixel needs its class. A pixel claimed by several class rules goes to the class asked
-for first; pixels that only post-processing added (filled holes, smoothing) take the majority class
-of their region. A region's class is the majority class of its pixels.
+Why: after "also add bare soil" the result holds two classes; to colour, label and total them apart,
+every selected pixel needs its class, and every region one class. :func:`postprocess_classes` therefore
+post-processes each class on its own (a pixel claimed by several rules goes to the class asked for
+first): a size filter or "the 3 largest" applies to each class's regions, as the carry-over note
+"kept for all classes" says, and a bare patch touching a lake stays its own region instead of being
+swallowed by it. :func:`build_class_map` is the fallback for masks made otherwise (majority class).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spex.engine.postprocess import postprocess, relabel_by_size
+from spex.engine.request import TARGET_LABELS, ExtractionRequest
 from spex.engine.result import Extraction
 
-__all__ = ["ClassTotal", "build_class_map", "class_totals", "region_classes"]
+__all__ = ["ClassTotal", "build_class_map", "class_totals", "postprocess_classes", "region_classes"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,43 @@ class ClassTotal:
     area_m2: float
     regions: int
     share_of_valid: float
+
+
+def postprocess_classes(class_masks: Sequence[tuple[str, np.ndarray]], request: ExtractionRequest, *,
+                        allowed: np.ndarray, valid: np.ndarray, pixel_area_m2: float
+                        ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, list[str]]:
+    """Post-process each class separately and join them.
+
+    Args:
+        class_masks: (target, mask) in request order; earlier classes win shared pixels.
+
+    Returns:
+        (mask, labels numbered largest first over all classes, region count, uint8 class map
+        (k = class_masks[k - 1]), post-processing steps prefixed with the class).
+    """
+    if len(class_masks) > 254:
+        raise ValueError("at most 254 classes fit a uint8 class map")
+    shape = allowed.shape
+    taken = np.zeros(shape, dtype=bool)
+    raw_any = np.zeros(shape, dtype=bool)
+    for _, m in class_masks:
+        raw_any |= m
+    joined = np.zeros(shape, dtype=np.int64)
+    class_map = np.zeros(shape, dtype=np.uint8)
+    steps: list[str] = []
+    offset = 0
+    for k, (target, m) in enumerate(class_masks, start=1):
+        own = m & ~taken
+        others = raw_any & ~m  # hole filling / smoothing may not claim another class's pixels
+        out, labels, n, report = postprocess(own, request, allowed=allowed & ~taken & ~others, valid=valid,
+                                             pixel_area_m2=pixel_area_m2)
+        steps.extend(f"{TARGET_LABELS.get(target, target)}: {step}" for step in report.steps)
+        joined[out] = labels[out] + offset
+        class_map[out] = k
+        taken |= out | m
+        offset += n
+    labels, n = relabel_by_size(joined)
+    return labels > 0, labels, n, class_map, steps
 
 
 def build_class_map(mask: np.ndarray, labels: np.ndarray, class_masks: Sequence[np.ndarray]) -> np.ndarray:

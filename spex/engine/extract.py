@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from spex.engine.classes import build_class_map
+from spex.engine.classes import postprocess_classes
 from spex.engine.limits import check_limits, evaluate_with_limits
 from spex.engine.parts import select_parts
-from spex.engine.postprocess import MIN_REGION_PIXELS, postprocess
+from spex.engine.postprocess import MIN_REGION_PIXELS, PostprocessReport, postprocess
 from spex.engine.request import PART_CLASSES, TARGET_LABELS, ExtractionRequest
 from spex.engine.result import ClassEvidence, Extraction
 from spex.engine.rules import RuleContext, RuleResult, evaluate_rule
@@ -90,12 +90,18 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
         union &= ~water | kept
 
     pixel_area = float(scene.pixel_area_m2)
-    mask, labels, n, report = postprocess(union, request, allowed=allowed, valid=valid, pixel_area_m2=pixel_area)
+    active = [(r.target, r.mask & union) for r in results if r.target not in refused]
+    class_map = None
+    if len(active) > 1:  # several classes: each post-processed on its own, one class per region (classes.py)
+        mask, labels, n, class_map, class_steps = postprocess_classes(active, request, allowed=allowed, valid=valid,
+                                                                     pixel_area_m2=pixel_area)
+        report = PostprocessReport(steps=class_steps)
+    else:
+        mask, labels, n, report = postprocess(union, request, allowed=allowed, valid=valid, pixel_area_m2=pixel_area)
     index_maps = {r.index: ctx.feature(r.index) for r in results if r.index != "CLOUD"}
     regions = describe_regions(mask, pixel_area_m2=pixel_area, index_maps=index_maps, labels=labels)
 
     evidence = [_evidence(r, ctx, mask, valid, applied) for r, (_, applied) in zip(results, limited, strict=True)]
-    class_map = build_class_map(mask, labels, [r.mask for r in results]) if len(results) > 1 else None
     caveats = part_notes + scene_caveats(scene, ctx) + sanity.caveats
     caveats += [f"No {TARGET_LABELS[t]} claimed: {why}." for t, why in refused.items() if not sanity.refusal]
     for r in results:

@@ -110,6 +110,9 @@ EXAMPLES: Final[tuple[str, ...]] = (
     "also add wetlands / now the vegetation instead / remove the size filter",
     "undo, redo, start over, show false colour",
     "how many? / what is the largest one? / how much area in total? / why?",
+    "vegetation with NDVI above 0.6 / MNDWI > 0.3 / NDVI between 0.3 and 0.5",
+    "water but not the sea / only the rivers / the lake in the north / the largest lake",
+    "which class covers most of the scene? / how much is vegetation vs water?",
 )
 
 SUPPORTED_SUMMARY: Final[tuple[str, ...]] = (
@@ -119,7 +122,10 @@ SUPPORTED_SUMMARY: Final[tuple[str, ...]] = (
     "count: the largest, the N largest, top N",
     "place: in the north/south/east/west, top-left ... bottom-right, in the center",
     "exclusion: without X, except X, exclude X",
-    "threshold: stricter, looser; shape: fill the holes, smooth the edges, drop border-touching regions",
+    "threshold: stricter, looser, or your own value (NDVI above 0.6, MNDWI > 0.3, NDVI between 0.3 and 0.5); "
+    "shape: fill the holes, smooth the edges, drop border-touching regions",
+    "parts of the water (by region shape, size, border contact): the sea, rivers, lakes; not the sea, only the rivers",
     "dialogue: also add X, X instead, remove the size/place/count filter, undo, redo, start over",
-    "questions: how many, largest, smallest, total area, list, where, why/evidence; display: false/true colour; help",
+    "questions: how many, largest, smallest, total area, list, where, why/evidence; which class covers most, "
+    "X vs Y (measured on the scene); display: false/true colour; help",
 )

@@ -11,7 +11,7 @@ from typing import Final
 
 import numpy as np
 
-__all__ = ["CLASS_COLOURS", "REGION_PALETTE", "class_colour", "hex_colour", "region_colour_table"]
+__all__ = ["CLASS_COLOURS", "REGION_PALETTE", "class_colour", "class_colour_table", "hex_colour", "region_colour_table"]
 
 #: One colour per target class, chosen to stay visible on both true- and false-colour previews.
 CLASS_COLOURS: Final[dict[str, tuple[int, int, int]]] = {
@@ -42,6 +42,17 @@ _DEFAULT_CLASS_COLOUR: Final[tuple[int, int, int]] = (0, 255, 255)
 def class_colour(targets: Sequence[str]) -> tuple[int, int, int]:
     """Colour of a request's (first) target class."""
     return CLASS_COLOURS.get(targets[0], _DEFAULT_CLASS_COLOUR) if targets else _DEFAULT_CLASS_COLOUR
+
+
+def class_colour_table(targets: Sequence[str]) -> np.ndarray:
+    """Lookup table class-map value -> RGB (uint8, shape (len(targets) + 1, 3)): row k = ``targets[k - 1]``.
+
+    Used for merged results (several classes), where colour tells the classes apart instead of the rank.
+    """
+    table = np.zeros((len(targets) + 1, 3), dtype=np.uint8)
+    for k, target in enumerate(targets, start=1):
+        table[k] = CLASS_COLOURS.get(target, _DEFAULT_CLASS_COLOUR)
+    return table
 
 
 def hex_colour(rgb: Sequence[int]) -> str:

@@ -23,7 +23,7 @@ from skimage.segmentation import find_boundaries
 from spex.bands import WAVELENGTHS_NM
 from spex.engine.request import TARGET_LABELS
 from spex.errors import BandError, ExportError
-from spex.export.palette import class_colour, region_colour_table
+from spex.export.palette import class_colour, class_colour_table, region_colour_table
 from spex.units import format_area
 
 if TYPE_CHECKING:
@@ -324,8 +324,12 @@ def _wrap(draw: ImageDraw.ImageDraw, parts: Sequence[str], font: _Font, width: i
     return lines
 
 
-def _caption(image: Image.Image, parts: Sequence[str], swatch: tuple[int, int, int]) -> Image.Image:
-    """Append a dark caption strip under ``image`` with a class-colour swatch."""
+def _caption(image: Image.Image, parts: Sequence[str], swatch: tuple[int, int, int],
+             legend: Sequence[tuple[tuple[int, int, int], str]] = ()) -> Image.Image:
+    """Append a dark caption strip under ``image`` with a class-colour swatch.
+
+    ``legend`` (merged results): one line per class with its own swatch, above the other lines.
+    """
     width = image.width
     font_size = max(11, min(18, width // 45))
     font, unicode_ok = _font(font_size)
@@ -334,15 +338,33 @@ def _caption(image: Image.Image, parts: Sequence[str], swatch: tuple[int, int, i
     sw = font_size
     lines = _wrap(probe, [_printable(p, unicode_ok) for p in parts], font, width - 3 * margin - sw)
     line_h = int(font_size * 1.35)
-    strip_h = margin * 2 + line_h * len(lines)
+    strip_h = margin * 2 + line_h * (len(lines) + len(legend))
     out = Image.new("RGB", (width, image.height + strip_h), (24, 24, 24))
     out.paste(image, (0, 0))
     draw = ImageDraw.Draw(out)
     y0 = image.height + margin
-    draw.rectangle((margin, y0 + 2, margin + sw, y0 + 2 + sw), fill=swatch, outline=(255, 255, 255))
+    for i, (colour, text) in enumerate(legend):
+        y = y0 + i * line_h
+        draw.rectangle((margin, y + 2, margin + sw, y + 2 + sw), fill=tuple(colour), outline=(255, 255, 255))
+        draw.text((2 * margin + sw, y), _printable(text, unicode_ok), fill=(235, 235, 235), font=font)
+    y0 += line_h * len(legend)
+    if not legend:
+        draw.rectangle((margin, y0 + 2, margin + sw, y0 + 2 + sw), fill=swatch, outline=(255, 255, 255))
     for i, line in enumerate(lines):
         draw.text((2 * margin + sw, y0 + i * line_h), line, fill=(235, 235, 235), font=font)
     return out
+
+
+def class_legend(extraction: Extraction, georef: bool) -> list[tuple[tuple[int, int, int], str]]:
+    """(colour, 'class: area (share)') per class of a merged result; [] for one class."""
+    if len(extraction.request.targets) < 2 or extraction.class_map is None:
+        return []
+    from spex.engine.classes import class_totals
+
+    table = class_colour_table(extraction.request.targets)
+    return [(tuple(int(c) for c in table[k]), f"{TARGET_LABELS.get(t.target, t.target)}: "
+             f"{format_area(t.area_m2, georef)} ({t.share_of_valid:.1%}), {t.regions} region(s)")
+            for k, t in enumerate(class_totals(extraction), start=1)]
 
 
 def render_overlay(scene: Scene, extraction: Extraction, path: Path, *, false_colour: bool = False,
@@ -367,13 +389,30 @@ def render_overlay(scene: Scene, extraction: Extraction, path: Path, *, false_co
     table = region_colour_table(ranked, max_label, targets=extraction.request.targets, top_n=top_n)
     colours = table[small]
     selected = small > 0
+    merged = extraction.class_map is not None and len(extraction.request.targets) > 1
+    if merged:  # several classes: colour by class (legend in the caption), numbers still rank the regions
+        ctable = class_colour_table(extraction.request.targets)
+        small_classes = downsample_labels(extraction.class_map, preview.valid.shape)
+        colours = ctable[small_classes]
+        from spex.engine.classes import region_classes
+
+        region_class = region_classes(extraction)
+        for region in extraction.regions[:top_n]:
+            k = extraction.request.targets.index(region_class.get(region.label, extraction.request.targets[0])) + 1
+            if region.label < table.shape[0]:
+                table[region.label] = ctable[k]
 
     rgb = preview.rgb.astype(np.float32)
     rgb[selected] = (1.0 - FILL_ALPHA) * rgb[selected] + FILL_ALPHA * colours[selected]
     image = rgb.astype(np.uint8)
     image, factor = _enlarge(image, min_size)
     big_labels = np.repeat(np.repeat(small, factor, axis=0), factor, axis=1) if factor > 1 else small
-    big_colours = table[big_labels]
+    if merged:
+        big_classes = (np.repeat(np.repeat(small_classes, factor, axis=0), factor, axis=1) if factor > 1
+                       else small_classes)
+        big_colours = ctable[big_classes]
+    else:
+        big_colours = table[big_labels]
     inner = find_boundaries(big_labels, mode="inner") & (big_labels > 0)
     outer = find_boundaries(big_labels, mode="outer") & (big_labels == 0)
     image[outer] = (image[outer] * 0.35).astype(np.uint8)  # dark halo keeps outlines crisp on bright ground
@@ -395,10 +434,13 @@ def render_overlay(scene: Scene, extraction: Extraction, path: Path, *, false_co
     parts = [f"{label}: {n} region{'s' if n != 1 else ''}",
              f"{format_area(extraction.total_area_m2, georef)} total"
              f" ({extraction.fraction_of_valid:.1%} of valid area)"]
-    if n > top_n:
+    if merged:
+        parts.append(f"#1–#{min(n, top_n)} = largest regions; colour = class")
+    elif n > top_n:
         parts.append(f"#1–#{top_n} largest coloured individually, others in class colour")
     parts.append(preview.describe())
-    out = _caption(pil, parts, class_colour(extraction.request.targets))
+    out = _caption(pil, parts, class_colour(extraction.request.targets),
+                   legend=class_legend(extraction, georef) if merged else ())
     return _save_png(np.asarray(out), path, {"spex:bands": preview.describe(),
                                              "spex:request": extraction.request.describe(),
                                              PNG_IMAGE_ROWS_KEY: str(pil.height)})

@@ -83,13 +83,17 @@ def _finite(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def _properties(rank: int, region: RegionAttributes, extraction: Extraction, lonlat: tuple[float, float] | None
-                ) -> dict[str, Any]:
+def _properties(rank: int, region: RegionAttributes, extraction: Extraction, lonlat: tuple[float, float] | None,
+                classes: Mapping[int, str] | None = None) -> dict[str, Any]:
+    """``class``/``class_key``: the region's own class (majority of its pixels) in a merged result."""
+    own = (classes or {}).get(region.label)
     props: dict[str, Any] = {
         "rank": rank,
         "label": int(region.label),
         "targets": ",".join(extraction.request.targets),
-        "class": " + ".join(TARGET_LABELS.get(t, t) for t in extraction.request.targets),
+        "class": TARGET_LABELS.get(own, own) if own else " + ".join(TARGET_LABELS.get(t, t)
+                                                                       for t in extraction.request.targets),
+        "class_key": own or ",".join(extraction.request.targets),
         "pixels": int(region.pixels),
         "area_m2": round(float(region.area_m2), 2),
         "area_ha": round(float(region.area_ha), 4),
@@ -172,12 +176,15 @@ def region_features(extraction: Extraction, scene: Scene, *, lonlat: bool = True
         centre_ll = {}
 
     by_label = {r.label: r for r in regions}
+    from spex.engine.classes import region_classes  # merged results: each region's own class
+
+    classes = region_classes(extraction) if len(extraction.request.targets) > 1 else None
     counts = np.bincount(labels.ravel(), minlength=max(ordered, default=0) + 1) if missing else None
     features = []
     for rank, (label, geom) in enumerate(zip(ordered, geoms, strict=True), start=1):
         region = by_label.get(label)
         if region is not None:
-            props = _properties(rank, region, extraction, centre_ll.get(label))
+            props = _properties(rank, region, extraction, centre_ll.get(label), classes)
         else:
             pixels = int(counts[label]) if counts is not None else 0
             area = pixels * extraction.pixel_area_m2

@@ -33,7 +33,7 @@ from rasterio.transform import from_bounds
 from spex.engine.request import TARGET_LABELS
 from spex.errors import ExportError
 from spex.export.compact import encode_lossy
-from spex.export.palette import REGION_PALETTE, class_colour, hex_colour, region_colour_table
+from spex.export.palette import CLASS_COLOURS, REGION_PALETTE, class_colour, class_colour_table, hex_colour, region_colour_table
 from spex.export.render import (
     FILL_ALPHA,
     PNG_IMAGE_ROWS_KEY,
@@ -154,6 +154,8 @@ def _mask_rgba(extraction: Extraction, shape: tuple[int, int]) -> np.ndarray:
                                 targets=extraction.request.targets, top_n=TOP_N)
     rgba = np.zeros((*shape, 4), dtype=np.uint8)
     rgba[..., :3] = table[small]
+    if _merged(extraction):  # several classes: colour by class, as in the overlay and the legend
+        rgba[..., :3] = class_colour_table(extraction.request.targets)[downsample_labels(extraction.class_map, shape)]
     rgba[..., 3] = np.where(small > 0, round(255 * (FILL_ALPHA + 0.2)), 0)
     return rgba
 
@@ -181,13 +183,17 @@ def _regions_layer(extraction: Extraction, scene: Scene, fill_opacity: float) ->
         collection = _pixel_space(collection, scene)
     georef = scene.crs is not None
     default = hex_colour(class_colour(extraction.request.targets))
+    merged = _merged(extraction)
     for feature in collection["features"]:
         props = feature["properties"]
         rank = props["rank"]
-        props["colour"] = hex_colour(REGION_PALETTE[(rank - 1) % len(REGION_PALETTE)]) if rank <= TOP_N else default
+        if merged:  # colour = the region's class (properties "class_key" from spex.export.vector)
+            props["colour"] = hex_colour(CLASS_COLOURS.get(props.get("class_key", ""), class_colour(())))
+        else:
+            props["colour"] = hex_colour(REGION_PALETTE[(rank - 1) % len(REGION_PALETTE)]) if rank <= TOP_N else default
         props["area"] = format_area(props["area_m2"], georef)
-    fields = ["rank", "area", "size_class", "location", "touches_border"]
-    aliases = ["Region #", "Area", "Size class", "Location", "Touches border"]
+    fields = ["rank", "class", "area", "size_class", "location", "touches_border"]
+    aliases = ["Region #", "Class", "Area", "Size class", "Location", "Touches border"]
     fields += [k for k in collection["features"][0]["properties"] if k.startswith("mean_")]
     aliases += [k.replace("mean_", "Mean ") for k in fields[len(aliases):]]
     for feature in collection["features"]:  # only what the tooltip and style use: smaller page
@@ -207,6 +213,24 @@ def _regions_layer(extraction: Extraction, scene: Scene, fill_opacity: float) ->
         tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, localize=True, sticky=True),
         smooth_factor=0.5,
     )
+
+
+def _merged(extraction: Extraction) -> bool:
+    return extraction.class_map is not None and len(extraction.request.targets) > 1
+
+
+def _legend_html(extraction: Extraction, georef: bool) -> str:
+    """Class colours and totals of a merged result (one swatch per class), '' for one class."""
+    if not _merged(extraction):
+        return ""
+    from spex.export.render import class_legend
+
+    rows = "".join(f'<div><span style="display:inline-block;width:11px;height:11px;margin-right:5px;'
+                   f'border:1px solid #fff;background:{hex_colour(colour)}"></span>{html.escape(text)}</div>'
+                   for colour, text in class_legend(extraction, georef))
+    return ('<div class="spex-legend" style="position:absolute;top:10px;left:50px;z-index:1000;'
+            'background:rgba(20,20,20,.8);color:#eee;font:12px/1.4 sans-serif;padding:4px 8px;border-radius:4px">'
+            f"<b>Classes</b>{rows}</div>")
 
 
 def _caption_html(scene: Scene, extraction: Extraction | None, bands_text: str) -> str:
@@ -287,6 +311,8 @@ def map_html(scene: Scene, extraction: Extraction | None = None, *, overlay_png:
         if layer is not None:
             layer.add_to(fmap)
     fmap.get_root().html.add_child(folium.Element(_caption_html(scene, extraction, bands_text)))
+    if extraction is not None and _merged(extraction):
+        fmap.get_root().html.add_child(folium.Element(_legend_html(extraction, georef)))
     folium.LayerControl(collapsed=True).add_to(fmap)
     fmap.fit_bounds(bounds)
     fmap.get_root().script.add_child(folium.Element(_REFIT_JS % {"map": fmap.get_name(), "bounds": json.dumps(bounds)}))
