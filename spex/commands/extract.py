@@ -101,6 +101,13 @@ def run(args: argparse.Namespace, on_result=None) -> int:
             intent = parse_instruction(args.query, None, pixel_area_m2=scene.pixel_area_m2)
         except InstructionError as exc:
             raise _one_line(exc) from exc
+        if intent.kind == "question" and intent.question == "shares" and on_result is None:  # measured per class
+            from spex.engine.reply import shares_reply
+            from spex.engine.shares import class_shares
+
+            bar.close()
+            print(shares_reply(class_shares(scene, intent.classes, IndexCache(scene)), scene))
+            return 0
         if intent.kind != "extract" or intent.request is None:
             raise InstructionError(f"--query must ask for a class to extract (understood a {intent.kind!r} "
                                    "request); e.g. 'extract the water bodies larger than 2 ha'.")
