@@ -143,3 +143,14 @@ def test_merged_result_one_class_per_region(coast, tmp_path: Path) -> None:  # n
         assert (np.abs(caption.astype(int) - CLASS_COLOURS[target]).sum(axis=2) == 0).any(), target
     page = map_html(scene, ex)
     assert "spex-legend" in page and "bare soil / sand" in page
+
+
+def test_questions_on_a_merged_result_name_the_classes(coast) -> None:  # noqa: ANN001
+    from spex.engine import answer_question
+
+    scene, _ = coast
+    ex = run(coast, targets=("water", "bare"))
+    assert "region #1 (water bodies)" in answer_question("largest", ex, scene)
+    listed = answer_question("list", ex, scene)
+    assert "| # | class |" in listed and "| bare soil / sand |" in listed
+    assert "| bare soil / sand | 3." in answer_question("count", ex, scene)

@@ -242,22 +242,28 @@ def answer_question(question: str, extraction: Extraction, scene: Scene) -> str:
         return "\n".join(["**Why these pixels:**", ""] + _evidence_lines(extraction))
     if n == 0:
         return f"The current result has no {label} (0 regions), so there is nothing to measure."
+    classes = region_classes(extraction) if len(extraction.request.targets) > 1 else None
     if key == "count":
-        return (f"There {'is' if n == 1 else 'are'} **{n}** region{'s' if n != 1 else ''} of {label} in the "
+        text = (f"There {'is' if n == 1 else 'are'} **{n}** region{'s' if n != 1 else ''} of {label} in the "
                 f"current result ({extraction.request.describe()}).")
+        totals = class_totals_rows(extraction, scene)
+        return text + ("\n\n" + "\n".join(totals) if totals else "")
     if key == "total_area":
-        return (f"In total **{format_area(extraction.total_area_m2, geo)}** of {label}, "
+        text = (f"In total **{format_area(extraction.total_area_m2, geo)}** of {label}, "
                 f"{100 * extraction.fraction_of_valid:.1f} % of the valid scene, in {n} region{'s' if n != 1 else ''}.")
+        totals = class_totals_rows(extraction, scene)
+        return text + ("\n\n" + "\n".join(totals) if totals else "")
     if key in ("largest", "smallest"):
         r = regions[0] if key == "largest" else regions[-1]
         ll = region_lonlat(r, scene)
         where = f", centroid at lon {ll[0]:.5f}, lat {ll[1]:.5f}" if ll else ""
         share = 100.0 * r.pixels / max(extraction.selected_pixels, 1)
-        return (f"The {key} is region #{r.label}: **{format_area(r.area_m2, geo)}** ({r.size_class}), in the "
+        of = f" ({TARGET_LABELS[classes[r.label]]})" if classes and r.label in classes else ""
+        return (f"The {key} is region #{r.label}{of}: **{format_area(r.area_m2, geo)}** ({r.size_class}), in the "
                 f"{r.location} of the image{where}; it is {share:.1f} % of the selected area.")
     if key == "list":
         shown = regions[:MAX_LISTED]
-        lines = [f"{n} region{'s' if n != 1 else ''} of {label}:", ""] + _region_rows(shown, scene)
+        lines = [f"{n} region{'s' if n != 1 else ''} of {label}:", ""] + _region_rows(shown, scene, classes)
         if n > len(shown):
             lines += ["", f"…{n - len(shown)} more (smaller) regions not listed; the GeoJSON download has all."]
         return "\n".join(lines)
