@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 COOKIE = "spex_browser"
 _ANONYMOUS = ""  # requests without the cookie (a plain HTTP client)
 _FILE_MARKERS = ("/gradio_api/file=", "/gradio_api/file/")
+_MAX_SESSIONS_PER_BROWSER = 256  # tabs and reloads of one browser
+_MAX_BROWSERS = 20_000  # the least recently active are forgotten first
 
 
 def _real(path: str | Path) -> str:
@@ -83,7 +85,7 @@ class SessionFiles:
         self.clock = clock
         self._secret = secrets.token_bytes(32)
         self._lock = threading.Lock()
-        self._browsers: dict[str, set[str]] = {}  # cookie -> session hashes it opened
+        self._browsers: dict[str, dict[str, None]] = {}  # cookie -> session hashes it opened (ordered set)
         self._uploads: dict[str, _Upload] = {}  # real path -> record
 
     # ------------------------------------------------------------- sessions
@@ -97,16 +99,23 @@ class SessionFiles:
 
     def register(self, browser: str, session_hash: str) -> None:
         """``browser`` opened ``session_hash`` (its files become readable by it)."""
-        if not browser or not session_hash:
+        if not browser or not session_hash or len(session_hash) > 128:
             return
         with self._lock:
-            self._browsers.setdefault(browser, set()).add(session_hash)
+            sessions = self._browsers.pop(browser, {})
+            sessions.pop(session_hash, None)
+            sessions[session_hash] = None  # an ordered set: most recently opened last
+            self._browsers[browser] = sessions  # most recently active last
+            while len(sessions) > _MAX_SESSIONS_PER_BROWSER:  # bounded against a flood of made-up hashes
+                del sessions[next(iter(sessions))]
+            while len(self._browsers) > _MAX_BROWSERS:
+                del self._browsers[next(iter(self._browsers))]
 
     def release(self, session_hash: str) -> int:
         """A session closed: forget it; delete the uploads only it used. Returns uploads deleted."""
         with self._lock:
             for browser in [b for b, s in self._browsers.items() if session_hash in s]:
-                self._browsers[browser].discard(session_hash)
+                self._browsers[browser].pop(session_hash, None)
                 if not self._browsers[browser]:
                     del self._browsers[browser]
             gone = []
@@ -134,7 +143,7 @@ class SessionFiles:
             up = self._uploads.get(real)
             if up is not None:
                 return bool(browser) and (browser in up.owners
-                                          or bool(up.sessions & self._browsers.get(browser, set())))
+                                          or any(h in up.sessions for h in self._browsers.get(browser, ())))
         return None
 
     # -------------------------------------------------------------- uploads
@@ -294,12 +303,12 @@ class SessionFileMiddleware:
             return
         browser = _cookie(scope)
         extra: list[tuple[bytes, bytes]] = []
+        known = browser  # the cookie this request came with ("" = none)
         if not browser:
+            # issued now; a session opened by this very request is tied to it (behind Gradio's SSR proxy
+            # the first page is not served from here, so the first queue/join may arrive without a cookie)
             browser = self.files.new_browser_id()
             extra.append(_set_cookie(scope, browser))
-            known = _ANONYMOUS  # what this request proves: nothing yet
-        else:
-            known = browser
         path: str = scope.get("path", "")
         method = scope.get("method", "GET")
 
@@ -307,18 +316,18 @@ class SessionFileMiddleware:
             for marker in _FILE_MARKERS:
                 at = path.find(marker)
                 if at >= 0:
-                    allowed = self.files.may_read(known, path[at + len(marker):])
+                    allowed = self.files.may_read(browser, path[at + len(marker):])
                     if allowed is False:
                         await _plain(send, 404, "Not found.", extra)
                         return
                     break
             if "/gradio_api/heartbeat/" in path:
-                self.files.register(known, path.rsplit("/", 1)[-1])
+                self.files.register(browser, path.rsplit("/", 1)[-1])
 
-        if method == "POST" and path.endswith("/gradio_api/queue/join") and known:
+        if method == "POST" and path.endswith("/gradio_api/queue/join"):
             body, receive = await _buffer(receive)
             try:
-                self.files.register(known, str(json.loads(body or b"{}").get("session_hash") or ""))
+                self.files.register(browser, str(json.loads(body or b"{}").get("session_hash") or ""))
             except (ValueError, AttributeError):
                 pass  # Gradio answers the malformed body itself
 

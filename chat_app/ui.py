@@ -9,9 +9,11 @@ chat stays usable after anything.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import shutil
+import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -77,15 +79,49 @@ SCROLL_JS = """() => {
 }"""
 
 
-def map_iframe(map_document: str, height: int = MAP_HEIGHT_PX) -> str:
-    """Embed a standalone map page; gr.HTML does not run scripts, an iframe's srcdoc does."""
+#: Map pages kept per session (the one shown and the one before; older ones are deleted).
+MAP_PAGES_KEPT = 2
+
+
+def map_iframe(map_document: str, height: int = MAP_HEIGHT_PX, folder: Path | None = None) -> str:
+    """Embed a standalone map page; gr.HTML does not run scripts, an iframe does.
+
+    With ``folder`` (the session's own), the page is written there and the iframe loads it by
+    URL: a turn then sends ~300 bytes instead of the ~1 MB page, and the file is served only to
+    this session's browser (:mod:`chat_app.access`). Without one, or if writing fails, the page
+    is inlined (``srcdoc``).
+    """
     if not map_document:
         return MAP_EMPTY
     if not map_document.lstrip().lower().startswith(("<!doctype", "<html")):
         return map_document  # a short notice (e.g. scene without CRS), shown as is
-    return (f'<iframe title="Map of the scene and the extracted regions" sandbox="allow-scripts" '
-            f'style="width:100%;height:{height}px;border:0;border-radius:8px" '
-            f'srcdoc="{html.escape(map_document, quote=True)}"></iframe>')
+    frame = (f'<iframe title="Map of the scene and the extracted regions" sandbox="allow-scripts" '
+             f'style="width:100%;height:{height}px;border:0;border-radius:8px" ')
+    if folder is not None:
+        try:
+            page = _write_map_page(map_document, folder)
+        except OSError:
+            log.warning("map page not written to %s; sent inline", folder, exc_info=True)
+        else:  # relative to the app's page, so it also works under a mount path
+            src = "gradio_api/file=" + urllib.parse.quote(str(page))
+            return frame + f'src="{html.escape(src, quote=True)}"></iframe>'
+    return frame + f'srcdoc="{html.escape(map_document, quote=True)}"></iframe>'
+
+
+def _write_map_page(map_document: str, folder: Path) -> Path:
+    """The page as ``map-<hash>.html`` in ``folder`` (a new name per content: never a stale cached page)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = map_document.encode("utf-8")
+    page = folder / f"map-{hashlib.sha256(data).hexdigest()[:16]}.html"
+    if not page.exists():
+        tmp = page.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(page)
+    else:
+        page.touch()
+    for old in sorted(folder.glob("map-*.html"), key=lambda p: p.stat().st_mtime)[:-MAP_PAGES_KEPT]:
+        old.unlink(missing_ok=True)
+    return page
 
 
 def make_dialogue(settings: Settings, backend: Any | None = None, interpreter: Any | None = None) -> Dialogue:
@@ -208,11 +244,14 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
                 files: [str(p) for p in panel.downloads] or None,
             }
             if old is None or panel.map_html != old.panel.map_html:
-                out[map_box] = map_iframe(panel.map_html)
+                out[map_box] = map_iframe(panel.map_html, folder=maps_folder(new))
                 out[tabs] = gr.Tabs(selected="map")
             else:  # unchanged: do not resend a ~1 MB page (questions, failed turns)
                 out[map_box] = gr.skip()
             return out
+
+        def maps_folder(s: ChatState) -> Path | None:
+            return dialogue.session_dir(s) / "maps" if s.session_id else None
 
         def with_session(s: ChatState, request: gr.Request | None) -> ChatState:
             """The session's folder is named by ``files_guard`` (unguessable; only its browser may read it)."""
@@ -281,7 +320,7 @@ def build_demo(settings: Settings | None = None, dialogue: Dialogue | None = Non
             if new is s:
                 return {state: gr.skip(), files: gr.skip(), map_box: gr.skip()}
             return {state: new, files: [str(p) for p in new.panel.downloads] or None,
-                    map_box: map_iframe(new.panel.map_html)}
+                    map_box: map_iframe(new.panel.map_html, folder=maps_folder(new))}
 
         def unlock() -> dict[Any, Any]:
             return {box: gr.MultimodalTextbox(value=None, interactive=True)}

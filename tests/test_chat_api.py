@@ -58,7 +58,23 @@ def chat(c: Client, text: str = "", files: tuple[Path, ...] = ()) -> dict:
     texts = [part["text"] for m in chatbot if m["role"] == "assistant"
              for part in m["content"] if part.get("type") == "text"]
     return {"chatbot": chatbot, "last_text": texts[-1] if texts else "", "image": image, "map": map_html,
+            "map_page": map_page(c, map_html),
             "files": [Path(f) for f in downloads or []]}
+
+
+def map_page(c: Client, map_html: str) -> str:
+    """The map page an iframe of ``map_html`` shows (fetched with ``c``'s cookie), or '' if none."""
+    import html as html_lib
+    import re
+
+    import httpx
+
+    m = re.search(r'src="([^"]+)"', map_html) if isinstance(map_html, str) else None
+    if not m:
+        return ""
+    r = httpx.get(c.src.rstrip("/") + "/" + html_lib.unescape(m.group(1)), cookies=c.cookies)
+    assert r.status_code == 200, r.status_code
+    return r.text
 
 
 def test_api_endpoints_are_listed(app_url: str, tmp_path: Path) -> None:
@@ -72,13 +88,22 @@ def test_multi_turn_conversation_with_downloads(app_url: str, data_dir: Path, tm
     up = chat(c, files=tuple(data_dir / n for n in VIRGINIA))
     assert "Scene loaded" in up["last_text"] and "Sentinel-2" in up["last_text"]
     assert up["image"] and Path(up["image"]).read_bytes()[:4] == b"\x89PNG"
-    assert "<iframe" in up["map"] and "srcdoc=" in up["map"]
+    # the map page is loaded by URL (a turn does not carry the ~1 MB page), only with this client's cookie
+    assert "<iframe" in up["map"] and 'src="gradio_api/file=' in up["map"] and len(up["map"]) < 2000
+    assert "leaflet" in up["map_page"].lower()
+    import html as html_lib
+    import re
+
+    import httpx
+
+    page_url = c.src.rstrip("/") + "/" + html_lib.unescape(re.search(r'src="([^"]+)"', up["map"]).group(1))
+    assert httpx.get(page_url).status_code == 404  # another client, even with the URL
 
     ex = chat(c, "extract the water bodies")
     assert "water" in ex["last_text"].lower() and any(ch.isdigit() for ch in ex["last_text"])
     names = {f.name for f in ex["files"]}
     assert names == {"mask.tif", "regions.geojson", "regions.gpkg", "overlay.png", "spex_report.md"}
-    assert "leaflet" in ex["map"].lower()
+    assert "leaflet" in ex["map_page"].lower() and ex["map_page"] != up["map_page"]
 
     ref = chat(c, "only keep the ones larger than 5 ha")
     assert "5 ha" in ref["last_text"]

@@ -211,6 +211,10 @@ def test_session_files_are_served_only_to_the_browser_of_their_session(tmp_path:
     assert files.may_read("", up) is False
     files.release("hash-a")
     assert files.may_read("browser-a", str(mask)) is False  # a closed session's files are gone for all
+    for i in range(300):  # a flood of made-up session hashes stays bounded; the newest are kept
+        files.register("browser-c", f"made-up-{i}")
+    assert files.may_read("browser-c", str(work / files.folder("made-up-299") / "x.tif")) is True
+    assert files.may_read("browser-c", str(work / files.folder("made-up-0") / "x.tif")) is False
 
 
 def test_orphan_uploads_are_deleted_quickly_and_capped(tmp_path: Path) -> None:
