@@ -154,3 +154,16 @@ def test_questions_on_a_merged_result_name_the_classes(coast) -> None:  # noqa: 
     listed = answer_question("list", ex, scene)
     assert "| # | class |" in listed and "| bare soil / sand |" in listed
     assert "| bare soil / sand | 3." in answer_question("count", ex, scene)
+
+
+def test_refiner_output_still_obeys_user_thresholds(coast) -> None:  # noqa: ANN001
+    import dataclasses
+
+    scene, cache = coast
+    request = ExtractionRequest(("vegetation",), index_limits=(IndexLimit("vegetation", "NDVI", 0.6),))
+
+    def everything(result, ctx):  # noqa: ANN001, ANN202 - a refiner that claims every valid pixel
+        return dataclasses.replace(result, mask=ctx.valid().copy())
+
+    ex = extract(scene, request, cache, refine=everything)
+    assert ex.selected_pixels and np.all(cache.index("NDVI")[ex.mask] > 0.6)

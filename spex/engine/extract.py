@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from spex.engine.classes import postprocess_classes
-from spex.engine.limits import check_limits, evaluate_with_limits
+from spex.engine.limits import apply_bounds, check_limits, evaluate_with_limits
 from spex.engine.parts import select_parts
 from spex.engine.postprocess import MIN_REGION_PIXELS, PostprocessReport, postprocess
 from spex.engine.request import PART_CLASSES, TARGET_LABELS, ExtractionRequest
@@ -66,7 +66,7 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
     limited = [evaluate_with_limits(t, ctx, request) for t in request.targets]  # user thresholds (limits.py)
     results = [r for r, _ in limited]
     if refine is not None:
-        results = [refine(r, ctx) for r in results]
+        results = [apply_bounds(refine(r, ctx), ctx, request) for r in results]  # user thresholds still hold
     sanity = check_scene(cache)  # degenerate-scene checks (spex.engine.sanity): invalid pixels, refusals
     refused = unsupported_claims({r.target: r.mask for r in results}, sanity, bool(scene.calibrated))
     union = np.zeros(valid.shape, dtype=bool)

@@ -18,7 +18,7 @@ from spex.engine.rules import RuleContext, RuleResult, evaluate_rule
 from spex.errors import BandError
 from spex.spectral import INDICES
 
-__all__ = ["AppliedLimit", "check_limits", "evaluate_with_limits"]
+__all__ = ["AppliedLimit", "apply_bounds", "check_limits", "evaluate_with_limits"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,16 @@ def evaluate_with_limits(target: str, ctx: RuleContext, request: ExtractionReque
     sub = RuleContext(ctx.cache, strictness=ctx.strictness,
                       user_limits={lim.index: (lim.low, lim.high) for lim in limits})
     result = evaluate_rule(target, sub)
+    applied = tuple(AppliedLimit(lim, sub.replaced.get(lim.index), result.index) for lim in limits)
+    return apply_bounds(result, ctx, request), applied
+
+
+def apply_bounds(result: RuleResult, ctx: RuleContext, request: ExtractionRequest) -> RuleResult:
+    """``result`` with its mask restricted to ``low < index < high`` for every limit of its class
+    (also after a learned refiner replaced the mask, so the user's values always hold)."""
+    limits = [lim for lim in request.index_limits if lim.target == result.target]
+    if not limits:
+        return result
     mask = result.mask.copy()
     for lim in limits:
         values = ctx.cache.index(lim.index)
@@ -71,5 +81,4 @@ def evaluate_with_limits(target: str, ctx: RuleContext, request: ExtractionReque
                 mask &= values > lim.low
             if lim.high is not None:
                 mask &= values < lim.high
-    applied = tuple(AppliedLimit(lim, sub.replaced.get(lim.index), result.index) for lim in limits)
-    return replace(result, mask=mask), applied
+    return replace(result, mask=mask)

@@ -174,6 +174,9 @@ class SpexBackend:
 
         if not isinstance(request, ExtractionRequest):
             raise TypeError(f"request must be an ExtractionRequest, got {type(request).__name__}")
+        if request.index_limits or request.parts or request.drop_parts:  # refused, never silently dropped
+            raise ModelError("The SPEX model backend does not apply your own index thresholds or parts of the water "
+                             "(sea, rivers, lakes); the spectral engine (--backend spectral) does.")
         cache = cache or IndexCache(scene)
         valid = cache.valid()
         used = self._bands_used(scene)
