@@ -101,3 +101,13 @@ def test_result_questions_are_not_shares() -> None:
     assert not is_shares_question("what is the largest one?", 0)
     assert parse_instruction("what is the largest one?", ExtractionRequest(("water",))).question == "largest"
     assert not is_shares_question("water and vegetation", 2)  # two classes without 'vs' is an extraction
+
+
+def test_thresholds_and_parts_can_be_cleared() -> None:
+    veg = ExtractionRequest(("vegetation",), index_limits=(IndexLimit("vegetation", "NDVI", 0.6),))
+    assert request("remove the NDVI threshold", veg).index_limits == ()
+    assert request("back to the scene's adaptive threshold", veg).index_limits == ()
+    assert request("remove all filters", veg).index_limits == ()
+    water = ExtractionRequest(("water",), drop_parts=("sea",))
+    assert request("include the sea again", water).drop_parts == ()
+    assert request("extract all the water").targets == ("water",)

@@ -66,6 +66,14 @@ def read_clear_filters(state: ParseState) -> None:
          {"fill_holes": False}, "do not fill holes"),
         (r"\b(?:don't|do not|no|without|stop)\s+(?:smooth(?:ing)?|smoothed)\b|\braw edges\b",
          {"smooth": False}, "do not smooth edges"),
+        (r"\b(?:remove|drop|clear|reset|forget|cancel|ignore|no|without)\s+(?:the\s+|my\s+|any\s+)?"
+         r"(?:ndvi|ndwi|mndwi|ndbi|bsi|ndsi|ndmi|evi|savi|awei\w*|index|own|user|explicit)\s+"
+         r"(?:thresholds?|limits?|values?|constraints?|cut-?offs?)\b|\b(?:back to |use )?(?:the\s+)?(?:scene'?s\s+)?"
+         r"adaptive thresholds?\b",
+         {"index_limits": ()}, "remove your index thresholds (the scene's adaptive thresholds again)"),
+        (r"\b(?:include|with|keep|add back|bring back)\s+(?:the\s+)?(?:sea|ocean)(?:\s+again)?\b|"
+         r"\b(?:all|every|any)\s+parts?\b|\b(?:remove|drop|clear|no)\s+(?:the\s+)?part\s+(?:filter|restriction)\b",
+         {"parts": (), "drop_parts": ()}, "all parts of the water again"),
     )
     for pattern, update, words in rules:
         m = re.search(pattern, state.text)

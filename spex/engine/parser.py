@@ -221,12 +221,12 @@ def _apply(base: ExtractionRequest, state: ParseState, *, targets: tuple[str, ..
 def _constraint_updates(base: ExtractionRequest, state: ParseState, targets: tuple[str, ...]) -> dict[str, object]:
     """Index limits and water parts of the new request: this turn's values over the base's."""
     scope = [t for t in state.targets if t in targets] or list(targets)
-    limits = [lim for lim in base.index_limits if lim.target in targets]
+    limits = [] if "index_limits" in state.updates else [lim for lim in base.index_limits if lim.target in targets]
     for index, low, high in state.index_limits:
         for target in scope:
             limits = [lim for lim in limits if (lim.target, lim.index) != (target, index)]
             limits.append(IndexLimit(target, index, low, high))
-    parts, drop = base.parts, base.drop_parts
+    parts, drop = ((), ()) if "parts" in state.updates else (base.parts, base.drop_parts)
     if state.keep_parts:
         parts = state.keep_parts
         drop = tuple(d for d in state.drop_parts if d not in parts)
