@@ -111,3 +111,12 @@ def test_thresholds_and_parts_can_be_cleared() -> None:
     water = ExtractionRequest(("water",), drop_parts=("sea",))
     assert request("include the sea again", water).drop_parts == ()
     assert request("extract all the water").targets == ("water",)
+
+
+def test_threshold_goes_to_the_class_its_index_describes() -> None:
+    r = request("water and vegetation with NDVI above 0.3")
+    assert r.index_limits == (IndexLimit("vegetation", "NDVI", 0.3, None),)
+    r = request("forest and water with ndvi above 0.7")
+    assert r.index_limits == (IndexLimit("forest", "NDVI", 0.7, None),)
+    r = request("water and bare soil with NDVI below 0.1")  # NDVI describes neither: both get it
+    assert {lim.target for lim in r.index_limits} == {"water", "bare"}

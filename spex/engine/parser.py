@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 #: Question keys understood by :func:`spex.engine.reply.answer_question`.
 QUESTION_KINDS: tuple[str, ...] = ("largest", "smallest", "total_area", "count", "list", "where", "evidence")
 
+#: Subclasses and the class whose index describes them (forest/grass/cropland are vegetation).
+_FAMILY = {"forest": "vegetation", "grass": "vegetation", "cropland": "vegetation", "wetland": "water"}
 _ADDITIVE = re.compile(r"\b(?:also|add|too|as well|plus|in addition|additionally|together with)\b")
 _REPLACE = re.compile(r"\b(?:instead|rather|switch to|change to|swap)\b")
 _PRONOUN = re.compile(r"\b(?:them|those|these|ones|it|the result|the selection|the mask)\b")
@@ -223,7 +225,9 @@ def _constraint_updates(base: ExtractionRequest, state: ParseState, targets: tup
     scope = [t for t in state.targets if t in targets] or list(targets)
     limits = [] if "index_limits" in state.updates else [lim for lim in base.index_limits if lim.target in targets]
     for index, low, high in state.index_limits:
-        for target in scope:
+        # "water and vegetation with NDVI above 0.3": the bound belongs to the class(es) NDVI describes
+        own = [t for t in scope if INDEX_CLASS[index] in (t, _FAMILY.get(t))]
+        for target in own or scope:
             limits = [lim for lim in limits if (lim.target, lim.index) != (target, index)]
             limits.append(IndexLimit(target, index, low, high))
     parts, drop = ((), ()) if "parts" in state.updates else (base.parts, base.drop_parts)
