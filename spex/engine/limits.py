@@ -28,11 +28,15 @@ class AppliedLimit:
     limit: IndexLimit
     replaced: float | None
     rule_index: str
+    strictness: int = 0
 
     def describe(self) -> str:
         """E.g. 'NDVI > 0.60 (as you asked; this scene's adaptive threshold is 0.30)'."""
         if self.replaced is not None:
-            return f"{self.limit.describe()} (as you asked; this scene's adaptive threshold is {self.replaced:.2f})"
+            moved = (f", which '{'stricter' if self.strictness > 0 else 'looser'}' moved; your value is not moved: "
+                     "change it to select more or less" if self.strictness else "")
+            return (f"{self.limit.describe()} (as you asked; this scene's adaptive threshold is "
+                    f"{self.replaced:.2f}{moved})")
         return (f"{self.limit.describe()} (as you asked, an extra test on top of the class rule, which "
                 f"thresholds {self.rule_index})")
 
@@ -63,7 +67,7 @@ def evaluate_with_limits(target: str, ctx: RuleContext, request: ExtractionReque
     sub = RuleContext(ctx.cache, strictness=ctx.strictness,
                       user_limits={lim.index: (lim.low, lim.high) for lim in limits})
     result = evaluate_rule(target, sub)
-    applied = tuple(AppliedLimit(lim, sub.replaced.get(lim.index), result.index) for lim in limits)
+    applied = tuple(AppliedLimit(lim, sub.replaced.get(lim.index), result.index, ctx.strictness) for lim in limits)
     return apply_bounds(result, ctx, request), applied
 
 

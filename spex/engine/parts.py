@@ -47,7 +47,7 @@ PART_RULES: Final[dict[str, str]] = {
     "sea": ("sea = water regions that touch the edge of the image or of the valid data, are not river-shaped "
             "and cover at least 1 km² (1 % of the scene when it is not georeferenced)"),
     "rivers": (f"rivers = river-shaped water regions: at least {RIVER_MIN_ELONGATION:g} times longer than their "
-               f"widest width, at most {RIVER_MAX_WIDTH_M / 1000:g} km wide and at least {RIVER_MIN_LENGTH_PX:g} px long"),
+               f"widest width, at most {RIVER_MAX_WIDTH_M / 1000:g} km wide (georeferenced scenes) and at least {RIVER_MIN_LENGTH_PX:g} px long"),
     "lakes": "lakes = water regions that are neither sea nor river-shaped (ponds and reservoirs included)",
 }
 
