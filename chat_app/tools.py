@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from chat_app.state import ChatState
 
 __all__ = [
-    "QUESTIONS", "AnswerArgs", "DisplayArgs", "ExtractArgs", "IndexLimitArgs", "NoArgs", "RefineArgs", "RuleInterpreter",
+    "QUESTIONS", "AnswerArgs", "DisplayArgs", "ExtractArgs", "IndexLimitArgs", "NoArgs", "RefineArgs",
+    "RuleInterpreter",
     "SharesArgs",
     "ToolRunner", "apply_refinement", "build_tools", "intent_to_call", "request_from_args",
 ]

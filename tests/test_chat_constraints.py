@@ -72,7 +72,8 @@ def test_cli_applies_constraints(tmp_path: Path) -> None:
     out = run_spex("extract", str(scene), "--query", "vegetation with NDVI above 0.6", "--out", str(tmp_path / "a"))
     assert out.returncode == 0, out.stderr
     assert "NDVI > 0.60 (as you asked; this scene's adaptive threshold is" in out.stdout
-    out = run_spex("extract", str(scene), "--query", "which class covers most of the scene?", "--out", str(tmp_path / "b"))
+    out = run_spex("extract", str(scene), "--query", "which class covers most of the scene?",
+                   "--out", str(tmp_path / "b"))
     assert out.returncode == 0 and "**vegetation** covers most of the scene" in out.stdout, out.stderr
     inland = write_scene(tmp_path / "inland.tif", sea=False)
     out = run_spex("extract", str(inland), "--query", "water but not the sea", "--out", str(tmp_path / "c"))

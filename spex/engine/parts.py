@@ -29,7 +29,8 @@ from scipy import ndimage
 from spex.errors import SpexError
 from spex.units import format_area
 
-__all__ = ["RIVER_MIN_ELONGATION", "RIVER_MIN_LENGTH_PX", "RIVER_MAX_WIDTH_M", "SEA_MIN_AREA_M2", "SEA_MIN_SCENE_FRACTION",
+__all__ = ["RIVER_MIN_ELONGATION", "RIVER_MIN_LENGTH_PX", "RIVER_MAX_WIDTH_M", "SEA_MIN_AREA_M2",
+           "SEA_MIN_SCENE_FRACTION",
            "PART_RULES", "PartNotFound", "RegionParts", "classify_regions", "select_parts"]
 
 #: A region at least this many times longer than wide (pixels / width²) is river-shaped.
@@ -47,7 +48,8 @@ PART_RULES: Final[dict[str, str]] = {
     "sea": ("sea = water regions that touch the edge of the image or of the valid data, are not river-shaped "
             "and cover at least 1 km² (1 % of the scene when it is not georeferenced)"),
     "rivers": (f"rivers = river-shaped water regions: at least {RIVER_MIN_ELONGATION:g} times longer than their "
-               f"widest width, at most {RIVER_MAX_WIDTH_M / 1000:g} km wide (georeferenced scenes) and at least {RIVER_MIN_LENGTH_PX:g} px long"),
+               f"widest width, at most {RIVER_MAX_WIDTH_M / 1000:g} km wide (georeferenced scenes) and at least "
+               f"{RIVER_MIN_LENGTH_PX:g} px long"),
     "lakes": "lakes = water regions that are neither sea nor river-shaped (ponds and reservoirs included)",
 }
 

@@ -33,7 +33,9 @@ from rasterio.transform import from_bounds
 from spex.engine.request import TARGET_LABELS
 from spex.errors import ExportError
 from spex.export.compact import encode_lossy
-from spex.export.palette import CLASS_COLOURS, REGION_PALETTE, class_colour, class_colour_table, hex_colour, region_colour_table
+from spex.export.palette import (
+    CLASS_COLOURS, REGION_PALETTE, class_colour, class_colour_table, hex_colour, region_colour_table,
+)
 from spex.export.render import (
     FILL_ALPHA,
     PNG_IMAGE_ROWS_KEY,
