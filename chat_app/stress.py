@@ -64,7 +64,15 @@ def _rss_mb(pid: int) -> float:
 
 
 def _du_mb(path: Path) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20 if path.exists() else 0.0
+    """MB of the files under ``path``; files and folders the server deletes meanwhile are skipped."""
+    total = 0
+    for root, _, names in os.walk(path):  # os.walk ignores folders that vanish while it runs
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                continue
+    return total / 2**20
 
 
 def _session(url: str, idx: int, turns: int, res: StressResult, lock: threading.Lock, dl: Path) -> None:
