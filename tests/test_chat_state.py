@@ -112,7 +112,8 @@ def test_rule_interpreter_raises_on_nonsense() -> None:
 
 def test_tool_schemas_validate_llm_style_arguments() -> None:
     tools = {t.name: t for t in build_tools(None)}
-    assert set(tools) == {"extract", "refine", "undo", "redo", "start_over", "answer_question", "set_display", "help"}
+    assert set(tools) == {"extract", "refine", "undo", "redo", "start_over", "answer_question", "measure_shares",
+                          "set_display", "help"}
     with pytest.raises(ValueError):
         ExtractArgs(targets=["lava"])
     with pytest.raises(ValueError):
