@@ -78,3 +78,21 @@ def test_cli_applies_constraints(tmp_path: Path) -> None:
     inland = write_scene(tmp_path / "inland.tif", sea=False)
     out = run_spex("extract", str(inland), "--query", "water but not the sea", "--out", str(tmp_path / "c"))
     assert out.returncode == 2 and "so I found no sea" in out.stderr
+
+
+def test_tool_calls_carry_the_constraints() -> None:
+    from chat_app.tools import ExtractArgs, RefineArgs, apply_refinement, intent_to_call, request_from_args
+    from spex.engine import parse_instruction
+
+    fresh = parse_instruction("vegetation with NDVI between 0.3 and 0.5")
+    call = intent_to_call(fresh, None)
+    assert request_from_args(ExtractArgs(**call["args"])) == fresh.request
+    water = parse_instruction("water but not the sea").request
+    for text in ("only the rivers", "the largest lake", "make it MNDWI > 0.3", "include the sea again"):
+        intent = parse_instruction(text, water)
+        call = intent_to_call(intent, water)
+        rebuilt = (apply_refinement(water, RefineArgs(**call["args"])) if call["name"] == "refine"
+                   else request_from_args(ExtractArgs(**call["args"])))
+        assert rebuilt == intent.request, text
+    shares = intent_to_call(parse_instruction("how much is vegetation vs water?"), None)
+    assert shares == {**shares, "name": "measure_shares", "args": {"classes": ["vegetation", "water"]}}
