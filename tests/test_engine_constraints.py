@@ -137,6 +137,11 @@ def test_merged_result_one_class_per_region(coast, tmp_path: Path) -> None:  # n
     features = json.loads(out.geojson.read_text())["features"]
     assert sorted({f["properties"]["class_key"] for f in features}) == ["bare", "water"]
     assert {f["properties"]["class"] for f in features} == {"water bodies", "bare soil / sand"}
+    import pyogrio
+
+    meta, _, _, columns = pyogrio.raw.read(out.gpkg)
+    gpkg_classes = columns[list(meta["fields"]).index("class_key")]
+    assert sorted(set(gpkg_classes)) == ["bare", "water"] and len(gpkg_classes) == len(features)
     image = np.asarray(Image.open(out.overlay_png).convert("RGB"))
     caption = image[scene.height * (image.shape[1] // scene.width):]  # the caption strip below the picture
     for target in ("water", "bare"):  # a legend swatch of each class colour
