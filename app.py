@@ -22,7 +22,12 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # GDAL's block cache defaults to 5 % of RAM per process; a shared server bounds it (MB)
 os.environ.setdefault("GDAL_CACHEMAX", "128")
 
+from chat_app.lifecycle import limit_malloc_arenas  # noqa: E402
 from chat_app.settings import Settings, parse_settings  # noqa: E402
+
+# before any thread starts: few malloc arenas, so a closed session's memory goes back to the OS
+if os.environ.get("SPEX_MALLOC_ARENAS", "2") != "0":
+    limit_malloc_arenas(int(os.environ.get("SPEX_MALLOC_ARENAS", "2")))
 
 
 def create_app(settings: Settings):  # noqa: ANN201 - returns gr.Blocks (import kept lazy)
