@@ -464,7 +464,8 @@ def _apply_fill_rules(datasets: Sequence, rasters: Sequence[Path], samples: list
     for k, ds in enumerate(datasets):
         before = float(np.mean(np.isnan(samples[k])))
         if zero[k]:
-            out[k] = _sample(ds, True)
+            out[k] = samples[k].copy()  # == _sample(ds, True) (all-zero pixels are NaN already) without
+            out[k][out[k] == 0] = np.nan  # a second decimated read: a full decode on files without overviews
             extra = float(np.mean(np.isnan(out[k]))) - before
             if extra > 0:
                 notes.append(f"{rasters[k].name}: DN 0 is fill in Landsat/Sentinel-2 products; "
