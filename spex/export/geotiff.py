@@ -31,6 +31,8 @@ MASK_SELECTED: Final[int] = 1
 MASK_UNSELECTED: Final[int] = 0
 MASK_NODATA: Final[int] = 255
 _BLOCK: Final[int] = 512
+#: Up to this many pixels (a 1024² preview) the validity mask is read in one piece (1 MB of bool).
+_WHOLE_PIXELS: Final[int] = 1024 * 1024
 _VALUES_TAG: Final[str] = "1=selected 0=not selected 255=nodata (invalid scene pixel)"
 
 
@@ -61,7 +63,8 @@ def write_mask_cog(mask: np.ndarray, scene: Scene, path: Path) -> Path:
 
     Notes:
         Memory: one 512-row strip of the mask and of the scene's validity at a time (plus GDAL's
-        block cache), never a full-scene copy.
+        block cache), never a full-scene copy; up to 1 Mpx the validity is read whole (1 MB), so a
+        :class:`~spex.io.MemoScene` serves the same array to the full-resolution preview.
     """
     path = Path(path)
     if np.shape(mask) != (scene.height, scene.width):
@@ -84,11 +87,13 @@ def write_mask_cog(mask: np.ndarray, scene: Scene, path: Path) -> Path:
         with warnings.catch_warnings():
             # already warned above in user terms; rasterio's own warning would repeat it
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            # a small scene's validity is read whole: a MemoScene then serves the full-resolution preview too
+            whole = np.asarray(scene.valid(), dtype=bool) if scene.height * scene.width <= _WHOLE_PIXELS else None
             with rasterio.open(tmp, "w", **profile) as dst:
                 for row in range(0, scene.height, _BLOCK):
                     h = min(_BLOCK, scene.height - row)
                     window = Window(0, row, scene.width, h)
-                    valid = np.asarray(scene.valid(window=window), dtype=bool)
+                    valid = whole[row:row + h] if whole is not None else np.asarray(scene.valid(window=window), dtype=bool)
                     dst.write(mask_to_uint8(np.asarray(mask[row:row + h], dtype=bool), valid), 1, window=window)
                 dst.update_tags(1, SPEX_VALUES=_VALUES_TAG)
                 dst.set_band_description(1, "spex selection mask")
