@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     co = sub.add_parser("corpus", help="share of the phrasing corpus a reader holds, per kind")
     co.add_argument("--reader", choices=("rule", "model"), default="rule")
     co.add_argument("-v", "--verbose", action="store_true")
+    from spex.bench.gpu import add_arguments as gpu_arguments
+    gpu_arguments(sub.add_parser("gpu", help="SPEX LLM + refiner at none/8/4-bit on CUDA (load, mask, first token, reply, memory)"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         print(format_tilings(args.size, runs))
         return 0 if all(r.same_mask is not False and r.same_regions is not False and not r.step.error
                         for r in runs) else 1
+    if args.bench == "gpu":
+        from spex.bench.gpu import run_args
+        return run_args(args)
     if args.bench == "corpus":
         from spex.bench.corpus import main as corpus_main
         return corpus_main(args.reader)

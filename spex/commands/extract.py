@@ -33,8 +33,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sensor", default=None, help="force a sensor layout, e.g. s2_l1c, landsat5_tm, aerial_rgbn")
     p.add_argument("--false-colour", "--false-color", dest="false_colour", action="store_true",
                    help="render the overlay on a NIR-red-green false-colour background")
-    p.add_argument("--backend", choices=("spectral", "spex"), default="spectral",
-                   help="spectral = rule-based engine (default); spex = the SPEX model (needs --model)")
+    p.add_argument("--backend", choices=("spectral", "spex", "auto"), default="spectral",
+                   help="spectral = rule-based engine (default); spex = the SPEX model: the trained refiner "
+                        "(LLM [SEG] state + engine evidence) for every class it was trained on, or an old checkpoint "
+                        "with --model; auto = per class, the refiner where it measured better on held-out data "
+                        "(assets/spex-refiner model card), the engine elsewhere; both write reply.json")
     p.add_argument("--model", default=None, help="SPEX checkpoint folder (for --backend spex)")
     p.add_argument("--llm", default=None, help="language model for --backend spex without --model: 'smollm2' "
                    "(default, shipped GGUF), a local model folder or .gguf file")
@@ -80,7 +83,9 @@ def run(args: argparse.Namespace, on_result=None) -> int:
     from spex.io import open_scene
     from spex.spectral import IndexCache
 
-    if args.backend == "spex" and not args.model:  # LLM reader + explanation, reply.json (spex.export.reply_json)
+    if args.backend == "auto" and args.model:
+        raise ModelError("--model applies to --backend spex only (auto routes between the refiner and the engine)")
+    if args.backend in ("spex", "auto") and not args.model:  # reader, refiner, LLM reply.json (spex.export.reply_json)
         from spex.export.reply_json import run_llm_extract
         return run_llm_extract(args)
     from tqdm import tqdm

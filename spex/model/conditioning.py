@@ -64,11 +64,13 @@ class HiddenStateCache:
         return self.folder / f"{digest}.npy"
 
     def get(self, llm, prompts: Sequence[str]) -> np.ndarray:
-        """Hidden states of ``prompts`` (computed with ``llm`` only for those not on disk)."""
+        """Hidden states of ``prompts`` (computed with ``llm``, a LoadedLLM or a loader, only for those not on disk)."""
         missing = [p for p in dict.fromkeys(prompts) if not self._path(p).is_file()]
         if missing:
             if llm is None:
                 raise FileNotFoundError(f"{len(missing)} hidden states are not cached and no LLM was given")
+            if not hasattr(llm, "model"):  # a loader: the LLM is loaded only when something is missing
+                llm = llm()
             self.folder.mkdir(parents=True, exist_ok=True)
             for prompt in missing:  # saved one by one: an interrupted run resumes where it stopped
                 tmp = self._path(prompt).with_suffix(".tmp.npy")

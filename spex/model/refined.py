@@ -199,6 +199,12 @@ class RefinedBackend:
             used[rule.target] = route
             if route.backend == "engine":
                 return rule
+            want = self.refiner.model.config.cond_dim
+            if getattr(llm, "hidden_size", want) != want:
+                raise ModelError(f"the SPEX refiner was trained on a {want}-wide language model (SmolLM2-135M); "
+                                 f"{getattr(llm, 'name', 'this LLM')} is {llm.hidden_size} wide. Use the default "
+                                 "--llm, retrain the refiner (python -m spex.train.refiner --llm ...), or "
+                                 "--backend spectral")
             regions = describe_regions(rule.mask, pixel_area_m2=float(scene.pixel_area_m2))
             prompt = refiner_prompt(words or f"extract the {TARGET_LABELS[rule.target]}", rule.target, regions)
             hidden = self._seg(llm, prompt)
