@@ -185,21 +185,27 @@ class Dialogue:
         work.add(user)
         work.add_message(HumanMessage(content=text or "(uploaded files)",
                                       additional_kwargs={"files": [f.name for f in files]}))
+        hints = find_hints(text) if text else SceneHints()
         if files:
-            try:
-                loaded = self._load(work, files, progress, scene_name)
+            try:  # hints sent with the files ("this is Landsat 8 OLI") apply to this very upload
+                loaded = self._load(work, files, progress, scene_name, bands=hints.bands, sensor=hints.sensor)
             except SpexError as exc:
                 return self._failed_upload(state, user, exc, files, work.turn)
             except Exception as exc:  # an unexpected bug must not kill the chat
                 log.exception("loading %s failed", [f.name for f in files])
                 return self._failed_upload(state, user, exc, files, work.turn)
             preview = self.keep_for_chat(work, work.panel.image) if work.panel.image else None
+            if hints.bands is not None or hints.sensor is not None:
+                said = "; ".join(x for x in (f"bands {', '.join(hints.bands)}" if hints.bands else "",
+                                             f"sensor {hints.sensor}" if hints.sensor else "") if x)
+                loaded = f"Applied {said} from your message, checked as `--bands`/`--sensor` are.\n\n{loaded}"
+            if hints.any:
+                text = hints.rest
             if not text:
                 return self._finish(work, loaded, preview, progress)
             self._say(work, loaded, preview)  # the scene info stays even if the instruction fails
         elif not text:
             return self._finish(work, HELP, None, progress)
-        hints = find_hints(text)
         if hints.any and not files:  # "the bands are ...", "this is Landsat 8 OLI": reopen with them
             try:
                 applied = self._apply_hints(work, hints, progress)

@@ -96,3 +96,24 @@ def test_tool_calls_carry_the_constraints() -> None:
         assert rebuilt == intent.request, text
     shares = intent_to_call(parse_instruction("how much is vegetation vs water?"), None)
     assert shares == {**shares, "name": "measure_shares", "args": {"classes": ["vegetation", "water"]}}
+
+
+def test_hints_sent_with_the_upload_apply_to_it(tmp_path: Path) -> None:
+    """'this is a Landsat 8 OLI scene, extract the water' with the band files: sensor applied, then the instruction."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(0)
+    files = []
+    for band in ("B2", "B3", "B4", "B5", "B6", "B7"):
+        path = tmp_path / f"scene_{band}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=40, height=40, count=1, dtype="uint16",
+                           crs="EPSG:32633", transform=from_origin(500000, 5000000, 30, 30)) as ds:
+            ds.write(rng.integers(7000, 12000, (40, 40)).astype("uint16"), 1)
+        files.append(path)
+    dialogue = Dialogue(default_services(), work_dir=tmp_path / "work")
+    state = dialogue.respond(dialogue.new_state("h"), "this is a Landsat 8 OLI scene, extract the water", files)
+    texts = [e.text for e in state.entries if e.role == "assistant"]
+    assert texts[0].startswith("Applied sensor landsat_oli from your message") and "Landsat 8/9 OLI" in texts[0]
+    assert "Sorry" not in texts[-1] and "**Request:** water bodies" in texts[-1], texts[-1]
