@@ -34,6 +34,7 @@ from rasterio.windows import Window
 from spex.bands import WAVELENGTHS_NM, canonical_band
 from spex.errors import BandError, NotGeoreferencedWarning, RelativeScalingWarning, SceneReadError
 from spex.io.coregister import GridSpec, align, check_overlap, pixel_size_metres, reference_index
+from spex.io.decimate import can_decimate_by_blocks, decimated_read
 from spex.io.files import sort_scene_files
 from spex.io.identify import FileMeta, Identification, identify_bands
 from spex.io.mtl import MtlFile, find_mtl, read_mtl
@@ -394,7 +395,10 @@ def _sample(ds: rasterio.io.DatasetReader, zero_fill: bool = False) -> np.ndarra
     f = max(1, math.ceil(max(ds.width, ds.height) / SAMPLE_SIZE))
     shape = (ds.count, max(1, ds.height // f), max(1, ds.width // f))
     try:
-        arr = ds.read(out_shape=shape).astype(np.float32)
+        if f > 1 and can_decimate_by_blocks(ds):
+            arr = decimated_read(ds, list(range(1, ds.count + 1)), shape[1:]).astype(np.float32)
+        else:
+            arr = ds.read(out_shape=shape).astype(np.float32)
         flags = ds.mask_flag_enums
         if any(MaskFlags.per_dataset in fl or MaskFlags.alpha in fl for fl in flags):
             arr[ds.read_masks(out_shape=shape) == 0] = np.nan

@@ -1,0 +1,48 @@
+"""Block-wise decimated reads pick exactly the pixels GDAL's nearest resampling picks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from rasterio.windows import Window
+
+from spex.io.decimate import can_decimate_by_blocks, decimated_read, nearest_picks
+
+
+def _write(path: Path, arr: np.ndarray, **layout) -> Path:
+    with rasterio.open(path, "w", driver="GTiff", width=arr.shape[2], height=arr.shape[1],
+                       count=arr.shape[0], dtype=arr.dtype, transform=from_origin(0, 0, 10, 10),
+                       compress="deflate", **layout) as ds:
+        ds.write(arr)
+    return path
+
+
+@pytest.mark.parametrize("layout", [dict(tiled=True, blockxsize=256, blockysize=256), dict(tiled=False)])
+@pytest.mark.parametrize("hw", [(1500, 1333), (700, 2100)])
+def test_decimated_read_equals_gdal(tmp_path: Path, layout: dict, hw: tuple[int, int]) -> None:
+    arr = np.random.default_rng(1).integers(0, 60000, (3, *hw), dtype=np.uint16)
+    path = _write(tmp_path / "a.tif", arr, **layout)
+    shape = (hw[0] // 3, hw[1] // 3)
+    with rasterio.open(path) as ds:
+        assert can_decimate_by_blocks(ds)
+        np.testing.assert_array_equal(decimated_read(ds, [1, 2, 3], shape), ds.read(out_shape=(3, *shape)))
+        win = Window(100, 50, 900, 600)
+        np.testing.assert_array_equal(decimated_read(ds, [2], (200, 300), window=win),
+                                      ds.read([2], window=win, out_shape=(1, 200, 300)))
+
+
+def test_files_with_overviews_are_left_to_gdal(tmp_path: Path) -> None:
+    path = _write(tmp_path / "o.tif", np.ones((1, 600, 600), np.uint16), tiled=True)
+    with rasterio.open(path, "r+") as ds:
+        ds.build_overviews([2, 4])
+    with rasterio.open(path) as ds:
+        assert not can_decimate_by_blocks(ds)
+
+
+def test_nearest_picks_stay_in_range() -> None:
+    picks = nearest_picks(10, 3)
+    assert picks.tolist() == [1, 5, 8] and nearest_picks(5, 5).tolist() == [0, 1, 2, 3, 4]
