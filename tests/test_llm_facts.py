@@ -42,3 +42,29 @@ def test_number_in_wrong_unit_is_caught() -> None:
     assert unverified_numbers("a depth of 4 meters", FACTS) == ["4 meters"]
     assert unverified_numbers("4 regions, 3.2 % of the scene", FACTS) == []
     assert unverified_numbers("4 % of the scene", FACTS) == ["4 %"]
+
+
+def test_region_counts_and_places_are_checked() -> None:
+    facts = [*FACTS, Fact("region1_ha", 8.0, "ha", "region 1 by size: 8.00 ha, top-left of the scene")]
+    assert unverified_numbers("The water lies in 6 regions.", facts) == ["6 regions"]
+    bad = check_explanation("The water covers 12.47 ha. The largest lies in the bottom-right of the scene.", facts)
+    assert bad.source == "template" and "bottom-right" in bad.unverified
+    ok = check_explanation("The water covers 12.47 ha in 4 regions. The largest lies in the top-left of the scene.",
+                           facts)
+    assert ok.source == "llm"
+
+
+def test_repeated_sentences_are_kept_once() -> None:
+    one = "The water covers 12.47 ha in 4 regions of the scene."
+    text = f"{one} {one}"
+    assert check_explanation(text, FACTS).text == one
+
+
+def test_vocabulary_constraint_masks_unlisted_tokens() -> None:
+    import torch
+
+    from spex.model.constrain import VocabularyConstraint
+
+    scores = torch.zeros(1, 6)
+    out = VocabularyConstraint([1, 4])(torch.zeros(1, 2, dtype=torch.long), scores)
+    assert torch.isfinite(out[0]).tolist() == [False, True, False, False, True, False]

@@ -34,9 +34,10 @@ _WORDS = {w: i for i, w in enumerate(
 _NUM = re.compile(r"(?<![A-Za-z0-9_.])[-−]?\d[\d,]*(?:\.\d+)?(?![A-Za-z0-9_])|(?<![A-Za-z0-9_.])[-−]?\.\d+")
 #: unit written after a number -> the fact unit it must match (others: any fact).
 _UNIT = re.compile(r"\s?(%|percent\b|ha\b|hectares?\b|km²|km2\b|square kilomet\w+|m²|m2\b|square met\w+|"
-                   r"met(?:er|re)s?\b|m\b|km\b|kilomet\w+|px\b|pixels?\b|degrees?\b|°)", re.IGNORECASE)
+                   r"met(?:er|re)s?\b|m\b|km\b|kilomet\w+|px\b|pixels?\b|degrees?\b|°|(?:separate\s)?regions?\b)", re.IGNORECASE)
 _UNIT_KEYS = {"%": "%", "percent": "%", "ha": "ha", "hectare": "ha", "hectares": "ha", "km²": "km²", "km2": "km²",
-              "px": "px", "pixel": "px", "pixels": "px"}
+              "px": "px", "pixel": "px", "pixels": "px", "region": "regions", "regions": "regions",
+              "separate region": "regions", "separate regions": "regions"}
 _WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
 
 
