@@ -11,139 +11,36 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from pydantic import ValidationError
 
-from chat_app.formatting import scene_markdown
+from chat_app.help_text import EXAMPLES, HELP, NO_SCENE, _examples_text
 from chat_app.hints import SceneHints, find_hints
 from chat_app.lifecycle import prune_turns, trim_memory
-from chat_app.state import ChatEntry, ChatState, Panel, SceneContext
+from chat_app.scene_loading import DEMO_NAME, SceneLoading  # noqa: F401 - DEMO_NAME re-exported
+from chat_app.services import Interpreter, Progress, Services, _no_progress, default_services
+from chat_app.state import ChatEntry, ChatState, Panel
 from chat_app.tools import RuleInterpreter, build_tools
 from chat_app.turn import NoScene, Turn
-from chat_app.uploads import ACCEPTED_SUFFIXES, MTL_SUFFIX, chat_wording, sort_upload
-from spex.errors import BandError, InstructionError, SceneReadError, SpexError, SpexWarning, clean_message, user_message
-from spex.io import MemoScene
+from chat_app.uploads import ACCEPTED_SUFFIXES, chat_wording
+from spex.errors import BandError, InstructionError, SpexError, clean_message, user_message
 
 if TYPE_CHECKING:
-    from spex.engine import Extraction, ExtractionRequest
+    from spex.engine import Extraction
     from spex.io import Scene
-    from spex.spectral import IndexCache
 
+# Services, Interpreter, Progress, default_services (services.py), EXAMPLES, HELP, NO_SCENE
+# (help_text.py) and DEMO_NAME (scene_loading.py) are re-exported: imports from here keep working.
 __all__ = ["ACCEPTED_SUFFIXES", "EXAMPLES", "Dialogue", "Interpreter", "Progress", "Services", "default_services"]
 
 log = logging.getLogger(__name__)
 
 
-EXAMPLES = (
-    "extract the water bodies",
-    "only keep the ones larger than 5 ha",
-    "just the three largest",
-    "only in the north half",
-    "be stricter",
-    "also add wetlands",
-    "vegetation with NDVI above 0.6",
-    "water but not the sea",
-    "which class covers most of the scene?",
-    "remove the ones touching the border",
-    "fill the holes",
-    "now the vegetation instead",
-    "exclude clouds",
-    "what is the largest one?",
-    "how much area in total?",
-    "show false colour",
-    "undo / redo / start over",
-)
-
-Progress = Callable[[float, str], None]
-
-
-class Interpreter(Protocol):
-    """Turns a user message into tool calls (rule-based parser or an LLM)."""
-
-    name: str
-
-    def choose(self, text: str, state: ChatState) -> AIMessage: ...
-
-
-@dataclass(frozen=True)
-class Services:
-    """The library functions a turn calls, gathered so tests can count or swap one.
-
-    Defaults (see :func:`default_services`) are the real ``spex`` functions; the SPEX
-    model backend replaces ``extract`` only.
-    """
-
-    open_scene: Callable[..., Scene]
-    make_cache: Callable[[Scene], IndexCache]
-    extract: Callable[[Scene, ExtractionRequest, IndexCache], Extraction]
-    explain: Callable[[Extraction, Scene], str]
-    answer_question: Callable[[str, Extraction, Scene], str]
-    render_preview: Callable[..., Path]
-    render_overlay: Callable[..., Path]
-    write_outputs: Callable[..., Any]
-    write_report: Callable[..., Path]
-    map_html: Callable[..., str]
-    chat_image: Callable[[Path, Path], Path] | None = None  # (picture, destination) -> light copy; None = copy as is
-    #: (scene, classes, cache) -> Markdown table of measured class shares (spex.engine.shares)
-    measure_shares: Callable[[Scene, tuple[str, ...], IndexCache], str] | None = None
-
-
-def default_services(backend: Any | None = None) -> Services:
-    """The real spex functions; ``backend`` (e.g. SpexBackend) supplies ``extract`` if given."""
-    from spex import export, io, spectral, viz
-    from spex.engine import answer_question, explain
-    from spex.engine import extract as spectral_extract
-    from spex.engine.reply import shares_reply
-    from spex.engine.shares import class_shares
-
-    def measure_shares(scene: Scene, classes: tuple[str, ...], cache: IndexCache) -> str:
-        return shares_reply(class_shares(scene, classes, cache), scene)
-
-    def engine_extract(scene: Scene, request: ExtractionRequest, cache: IndexCache) -> Extraction:
-        return spectral_extract(scene, request, cache=cache)
-
-    def backend_extract(scene: Scene, request: ExtractionRequest, cache: IndexCache) -> Extraction:
-        return backend.extract(scene, request, cache=cache)
-
-    return Services(
-        open_scene=io.open_scene, make_cache=spectral.IndexCache,
-        extract=engine_extract if backend is None else backend_extract,
-        explain=explain, answer_question=answer_question,
-        render_preview=export.render_preview, render_overlay=export.render_overlay,
-        write_outputs=export.write_outputs, write_report=export.write_report, map_html=viz.map_html,
-        chat_image=export.write_lossy_copy, measure_shares=measure_shares,
-    )
-
-
-def _no_progress(fraction: float, desc: str) -> None:
-    """Progress sink used when the caller shows none."""
-
-
-def _examples_text() -> str:
-    return "\n".join(f"- *{e}*" for e in EXAMPLES)
-
-
-HELP = (
-    "I extract land cover from multispectral scenes and explain the result with measured spectral evidence.\n\n"
-    "**1.** Upload one GeoTIFF (`.tif`/`.tiff`/`.jp2`) or all band files of one scene "
-    "(Landsat: add the `*_MTL.txt`), or click **Load demo scene**.\n"
-    "**2.** Ask, then refine turn by turn:\n" + _examples_text()
-)
-
-
-DEMO_NAME = "demo scene (Sentinel-2 L1C, Virginia coast, CC0; 10/20/60 m band files)"
-
-NO_SCENE = ("No scene is loaded yet. Upload a GeoTIFF (or the band files of one scene) with the paperclip button, "
-            "or click **Load demo scene**; then ask e.g. *extract the water bodies*.")
-
-
-class Dialogue:
+class Dialogue(SceneLoading):
     """The conversation engine shared by all sessions (holds no per-session data)."""
 
     help_text = HELP
@@ -239,44 +136,6 @@ class Dialogue:
             out.pending_upload = ()
         return out
 
-    def _apply_hints(self, work: ChatState, hints: SceneHints, progress: Progress) -> str:
-        """Reopen the pending upload (or the current scene) with the bands/sensor the user named."""
-        ctx = work.scene
-        if work.pending_upload:
-            files, name, mtl, bands, sensor = list(work.pending_upload), None, None, None, None
-        elif ctx is not None:
-            files, name, mtl, bands, sensor = list(ctx.scene.paths), ctx.name, ctx.mtl, ctx.bands, ctx.sensor
-        else:
-            raise SceneReadError("No scene is loaded yet: upload the scene's files first, then tell me its bands "
-                                 "(*the bands are blue, green, red, nir*) or its sensor (*this is Landsat 8 OLI*).")
-        if hints.bands is None and hints.sensor is None:  # scaling only: said, not overridden
-            scaling = ctx.scene.scaling if ctx is not None else "unknown until the scene loads"
-            return (f"I cannot set the scaling by hand; it follows from the sensor and metadata. This scene is read "
-                    f"as: {scaling}. For Landsat, upload the *_MTL.txt; or name the sensor (*this is Landsat 8 "
-                    "OLI*).")
-        bands = hints.bands if hints.bands is not None else bands
-        sensor = hints.sensor if hints.sensor is not None else sensor
-        loaded = self._load(work, files if mtl is None else [*files, mtl], progress, name, bands=bands,
-                            sensor=sensor)
-        said = "; ".join(x for x in (f"bands {', '.join(bands)}" if hints.bands else "",
-                                     f"sensor {sensor}" if hints.sensor else "") if x)
-        return f"Applied {said}, checked as `--bands`/`--sensor` are on the command line.\n\n{loaded}"
-
-    def load_demo(self, state: ChatState, progress: Progress | None = None) -> ChatState:
-        """Load the bundled demo scene as if its files had been uploaded."""
-        files = self.demo_files()
-        if not files:
-            return self._fail(state, ChatEntry("user", "Load the demo scene"),
-                              "The demo scene is not installed (expected its band files in "
-                              f"`{self.demo_dir}`). Upload your own GeoTIFF instead.", turn=state.turn + 1)
-        return self.respond(state, "", files, progress, scene_name=DEMO_NAME)
-
-    def demo_files(self) -> list[Path]:
-        if self.demo_dir is None or not self.demo_dir.is_dir():
-            return []
-        return sorted(p for p in self.demo_dir.iterdir()
-                      if p.suffix.lower() in ACCEPTED_SUFFIXES or p.name.lower().endswith(MTL_SUFFIX))
-
     def write_downloads(self, state: ChatState) -> ChatState:
         """The downloads (mask COG, GeoJSON, GeoPackage, overlay, report) of the current result, if pending.
 
@@ -328,60 +187,6 @@ class Dialogue:
         if Path(png) != dest:
             shutil.copyfile(png, dest)
         return dest
-
-    def _load(self, work: ChatState, files: Sequence[Path], progress: Progress, name: str | None = None, *,
-              bands: Sequence[str] | None = None, sensor: str | None = None) -> str:
-        upload = sort_upload(files, self.max_file_size_bytes)
-        rasters, mtl = upload.rasters, upload.mtl
-        if not rasters:  # an MTL sent after the scene: reopen the current scene with it
-            source = list(work.pending_upload) or (list(work.scene.scene.paths) if work.scene else [])
-            if not source:
-                raise SceneReadError("Only a Landsat *_MTL.txt was uploaded; upload the band files too (it is "
-                                     "used with the scene it describes).")
-            rasters = [p for p in source if not p.name.lower().endswith(MTL_SUFFIX)]
-            name = name or (work.scene.name if work.scene else None)
-            bands = bands or (work.scene.bands if work.scene else None)
-        s = self.services
-        progress(0.1, "Reading the scene")
-        kw = {k: v for k, v in (("bands", list(bands) if bands else None), ("sensor", sensor)) if v is not None}
-        with self._warnings_lock, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SpexWarning)
-            scene = s.open_scene(rasters if len(rasters) > 1 else rasters[0], mtl=mtl, **kw)
-        try:
-            number = work.scenes_loaded + 1
-            out_dir = self.session_dir(work) / f"scene-{number:02d}"
-            shutil.rmtree(out_dir, ignore_errors=True)
-            out_dir.mkdir(parents=True)
-            progress(0.5, "Rendering a preview")
-            view = MemoScene(scene)
-            preview = s.render_preview(view, out_dir / "preview.png", false_colour=False)
-            cache = s.make_cache(scene)
-            if name is None:
-                name = rasters[0].name if len(rasters) == 1 else f"{len(rasters)} files ({rasters[0].name}, …)"
-            info = scene_markdown(scene.info(), name)
-            for w in caught:  # assumptions the scene notes do not already state
-                if issubclass(w.category, SpexWarning) and str(w.message) not in info:
-                    log.info("scene warning: %s", w.message)
-            ctx = SceneContext(scene=scene, cache=cache, view=view, name=name, info_text=info, preview_png=preview,
-                               out_dir=out_dir, number=number, mtl=mtl,
-                               bands=tuple(bands) if bands else None, sensor=sensor)
-            progress(0.8, "Drawing the map")
-            map_html = self.safe_map(view, None, preview)
-        except Exception:
-            scene.close()
-            raise
-        old = work.scene
-        work.scene, work.scenes_loaded = ctx, number
-        work.failed_upload, work.pending_upload, work.downloads_pending = None, (), False
-        work.extraction, work.false_colour = None, False
-        work.undo.clear()
-        work.redo.clear()
-        work.panel = Panel(image=preview, map_html=map_html, downloads=())
-        if old is not None:
-            old.close()
-        skipped = ("\n\n**Kept what I could:**\n" + upload.skipped_text()) if upload.skipped else ""
-        return (f"{info}{skipped}\n\n"
-                "Ask e.g. *extract the water bodies*, *extract the vegetation* or *show false colour*.")
 
     def _instruct(self, work: ChatState, text: str, progress: Progress) -> tuple[str, Path | None]:
         progress(0.05, "Understanding the request")

@@ -269,8 +269,12 @@ def test_bare_is_the_unvegetated_rest_below_the_vegetation_split(virginia) -> No
     assert any(t.startswith(f"NDVI < {veg.threshold:.2f}") for t in bare.extra_tests)
 
 
-def test_cloud_objects_in_rules_keep_clouds_and_free_white_roofs(tmp_path: Path) -> None:
-    """10 m scene: a 300 m cloud and a 30 m white roof with cloud-like spectra; vegetation elsewhere."""
+def test_cloud_objects_in_rules_keep_clouds_and_free_white_roofs(tmp_path: Path, monkeypatch) -> None:
+    """10 m scene: a 300 m cloud and a 30 m white roof with cloud-like spectra; vegetation elsewhere.
+
+    The spectral source (the fallback without the cloud model) is tested here.
+    """
+    monkeypatch.setenv("SPEX_CLOUD_METHOD", "spectral")
     #                 blue  green red   nir   swir1 swir2
     veg = np.array([0.04, 0.07, 0.05, 0.30, 0.16, 0.08], dtype=np.float32)
     white = np.array([0.45, 0.44, 0.43, 0.48, 0.35, 0.25], dtype=np.float32)

@@ -68,3 +68,9 @@ def test_vocabulary_constraint_masks_unlisted_tokens() -> None:
     scores = torch.zeros(1, 6)
     out = VocabularyConstraint([1, 4])(torch.zeros(1, 2, dtype=torch.long), scores)
     assert torch.isfinite(out[0]).tolist() == [False, True, False, False, True, False]
+
+
+def test_ordinal_rank_must_be_a_measured_number() -> None:
+    """'the 12nd region' on a 4-region result is invented; 'the 2nd region' is within the measured count."""
+    assert unverified_numbers("the 12nd region lies in the north", FACTS) == ["12nd"]
+    assert unverified_numbers("the 4th region is small", FACTS) == []

@@ -14,7 +14,7 @@ WATER_2HA = ExtractionRequest(targets=("water",), min_area_m2=20_000.0)
 @pytest.mark.parametrize("words, target", [
     ("lakes", "water"), ("rivers", "water"), ("ponds", "water"), ("the reservoir", "water"), ("sea", "water"),
     ("the ocean", "water"), ("trees", "forest"), ("woods", "forest"), ("forest", "forest"), ("canopy", "forest"),
-    ("grass", "grass"), ("meadow", "grass"), ("shrubs", "grass"), ("sparse vegetation", "grass"),
+    ("grass", "grass"), ("meadow", "grass"), ("shrubs", "cleared"), ("pasture", "cleared"), ("fallow fields", "fallow"), ("sparse vegetation", "grass"),
     ("fields", "cropland"), ("crops", "cropland"), ("farmland", "cropland"), ("agriculture", "cropland"),
     ("green", "vegetation"), ("plants", "vegetation"), ("vegetation", "vegetation"),
     ("buildings", "built"), ("urban", "built"), ("city", "built"), ("roads", "built"), ("impervious", "built"),

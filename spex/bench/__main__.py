@@ -1,6 +1,7 @@
 """``python -m spex.bench accuracy|scale ...``: print a benchmark table.
 
 * ``accuracy [--data DIR] [--out DIR]``: engine vs single-index baseline on the labelled scenes.
+* ``clouds [--data DIR]``: cloud / haze / shadow per source (spectral, auto) and scene, IoU vs eo-learn CLM.
 * ``scale [--size 2048 4096 10240] [--bands 6|13|4] [--steps floor,cli,...] [--workdir DIR] [--gdal-cache MB]``: wall
   time, CPU time and peak memory of each pipeline step on large synthetic scenes.
 """
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     ti.add_argument("--workdir", required=True, help="scenes and outputs go here (reused)")
     ti.add_argument("--query", default="extract the water bodies")
     ti.add_argument("-v", "--verbose", action="store_true")
+    cl = sub.add_parser("clouds", help="cloud / haze / shadow share per source and scene, IoU vs eo-learn CLM")
+    cl.add_argument("--data", default=None, help="data folder (default $SPEX_DATA or /work/shared/data)")
+    cl.add_argument("-v", "--verbose", action="store_true")
     co = sub.add_parser("corpus", help="share of the phrasing corpus a reader holds, per kind")
     co.add_argument("--reader", choices=("rule", "model"), default="rule")
     co.add_argument("-v", "--verbose", action="store_true")
@@ -62,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.bench == "gpu":
         from spex.bench.gpu import run_args
         return run_args(args)
+    if args.bench == "clouds":
+        from spex.bench.clouds import format_clouds, run_clouds
+        try:
+            print(format_clouds(run_clouds(Path(args.data) if args.data else None)))
+        except SpexError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.bench == "corpus":
         from spex.bench.corpus import main as corpus_main
         return corpus_main(args.reader)

@@ -20,6 +20,7 @@ from spex.engine.postprocess import MIN_REGION_PIXELS, PostprocessReport, postpr
 from spex.engine.request import PART_CLASSES, TARGET_LABELS, ExtractionRequest
 from spex.engine.result import ClassEvidence, Extraction
 from spex.engine.rules import RuleContext, RuleResult, evaluate_rule
+from spex.engine.rules.context import MASK_FEATURES
 from spex.engine.sanity import check_scene, unsupported_claims
 from spex.io import Scene
 from spex.spectral import IndexCache
@@ -98,7 +99,7 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
         report = PostprocessReport(steps=class_steps)
     else:
         mask, labels, n, report = postprocess(union, request, allowed=allowed, valid=valid, pixel_area_m2=pixel_area)
-    index_maps = {r.index: ctx.feature(r.index) for r in results if r.index != "CLOUD"}
+    index_maps = {r.index: ctx.feature(r.index) for r in results if r.index not in MASK_FEATURES}
     regions = describe_regions(mask, pixel_area_m2=pixel_area, index_maps=index_maps, labels=labels)
 
     evidence = [_evidence(r, ctx, mask, valid, applied) for r, (_, applied) in zip(results, limited, strict=True)]
@@ -126,7 +127,7 @@ def _evidence(r: RuleResult, ctx: RuleContext, mask: np.ndarray, valid: np.ndarr
               applied: tuple = ()) -> ClassEvidence:
     """Mean primary index over selected pixels of this class vs valid unselected pixels."""
     inside_px = mask & r.mask
-    values = r.mask if r.index == "CLOUD" else ctx.feature(r.index)  # CLOUD: the mask itself, as 0/1
+    values = r.mask if r.index in MASK_FEATURES else ctx.feature(r.index)  # cloud/shadow: the mask itself, 0/1
     mean_in = _masked_mean(values, inside_px)
     mean_out = _masked_mean(values, valid, exclude=mask)
     return ClassEvidence(target=r.target, index=r.index, formula=r.formula, bands=r.bands,
@@ -158,6 +159,29 @@ def _masked_mean(values: np.ndarray, where: np.ndarray, exclude: np.ndarray | No
     return total / count if count else math.nan
 
 
+def _obstruction_caveats(ctx: RuleContext, n_valid: int) -> list[str]:
+    """Cloud, haze and shadow shares with what was done about them, and the source that found them."""
+    ob = ctx.obstruction()
+    cloud, haze, shadow = (float(m.sum()) / n_valid for m in (ob.cloud, ob.haze, ob.shadow))
+    if cloud < 0.001 and shadow < 0.001:
+        return []
+    parts = []
+    opaque = cloud - haze
+    if opaque >= 0.001:
+        parts.append(f"opaque cloud: {100 * opaque:.1f} %")
+    if shadow >= 0.001:
+        parts.append(f"cloud shadow: {100 * shadow:.1f} %")
+    out = []
+    if parts:
+        out.append(f"{' and '.join(parts).capitalize()} of the valid scene ({ob.source}); those pixels are not "
+                   "assigned to any land or water class (ask for 'the clouds' or 'the cloud shadows' to see them).")
+    if haze >= 0.001:
+        out.append(f"Thin cloud / haze covers {100 * haze:.1f} % of the valid scene ({ob.source}): the ground still "
+                   "shows there, so it is kept in the classes, but index values are attenuated; say 'without the "
+                   "haze' to leave it out.")
+    return out
+
+
 def scene_caveats(scene: Scene, ctx: RuleContext) -> list[str]:
     """Caveats about the scene itself: scaling, offsets, clouds, band set, georeference."""
     caveats: list[str] = []
@@ -172,10 +196,7 @@ def scene_caveats(scene: Scene, ctx: RuleContext) -> list[str]:
     valid = ctx.valid()
     n_valid = int(valid.sum())
     if n_valid:
-        cloud_fraction = float(ctx.cloud().sum()) / n_valid
-        if cloud_fraction >= 0.001:
-            caveats.append(f"Clouds cover {100 * cloud_fraction:.1f} % of the valid scene; cloudy pixels are not "
-                           "assigned to any land or water class.")
+        caveats.extend(_obstruction_caveats(ctx, n_valid))
     if not ctx.has("blue", "green", "red"):
         caveats.append("Cloud screening needs the blue, green and red bands; it was not applied to this scene.")
     if not ctx.has("nir"):

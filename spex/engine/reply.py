@@ -17,6 +17,7 @@ from spex.engine.classes import class_totals, region_classes
 from spex.engine.parser import QUESTION_KINDS, parse_question
 from spex.engine.request import TARGET_LABELS
 from spex.engine.result import ClassEvidence, Extraction
+from spex.engine.rules.context import MASK_FEATURES
 from spex.engine.shares import SUBCLASS_OF, ShareTable
 from spex.engine.vocabulary import EXAMPLES, SUPPORTED_SUMMARY
 from spex.errors import InstructionError
@@ -102,8 +103,9 @@ def _evidence_lines(extraction: Extraction) -> list[str]:
 
 def _evidence_text(ev: ClassEvidence) -> str:
     label = TARGET_LABELS[ev.target]
-    if ev.index == "CLOUD":
-        text = (f"- **{label}**: {ev.formula}; {ev.pixels:,} px selected.")
+    if ev.index in MASK_FEATURES:
+        tests = "".join(f"; {t}" for t in ev.extra_tests)
+        text = (f"- **{label}**: {ev.formula}{tests}; {ev.pixels:,} px selected.")
         return text
     if ev.threshold_method == "model":  # a learned backend: the index is evidence, not the selection rule
         thr = "model decision" if math.isnan(ev.threshold) else f"the model's probability > {ev.threshold:.2f}"
@@ -277,5 +279,5 @@ def answer_question(question: str, extraction: Extraction, scene: Scene) -> str:
     largest = regions[0]
     ll = region_lonlat(largest, scene)
     tail = f" (lon {ll[0]:.5f}, lat {ll[1]:.5f})" if ll else ""
-    return (f"By image part (3×3 grid, by region centroid): " + "; ".join(parts) + ". "
+    return ("By image part (3×3 grid, by region centroid): " + "; ".join(parts) + ". "
             f"The largest region (#1) is in the {largest.location}{tail}.")

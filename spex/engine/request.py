@@ -14,7 +14,7 @@ __all__ = ["TARGETS", "TARGET_LABELS", "REGIONS", "INTENT_KINDS", "PARTS", "PART
 
 #: Land-cover classes the engine can extract (canonical keys).
 TARGETS: Final[tuple[str, ...]] = (
-    "water", "wetland", "vegetation", "forest", "grass", "cropland", "built", "bare", "cloud", "snow",
+    "water", "wetland", "vegetation", "forest", "grass", "cropland", "built", "bare", "cloud", "snow", "shadow", "haze", "cleared", "fallow",
 )
 
 #: Plain words used in replies for each target.
@@ -29,6 +29,10 @@ TARGET_LABELS: Final[dict[str, str]] = {
     "bare": "bare soil / sand",
     "cloud": "clouds",
     "snow": "snow / ice",
+    "shadow": "cloud shadows",
+    "haze": "thin cloud / haze",
+    "cleared": "cleared land / pasture / shrub",
+    "fallow": "fallow / dry fields",
 }
 
 #: Image regions a request can be restricted to.

@@ -24,9 +24,10 @@ from spex.spectral import IndexCache
 __all__ = ["TOP_LEVEL_CLASSES", "SUBCLASS_OF", "ClassShare", "ShareTable", "class_shares"]
 
 #: Classes that (by their rules) exclude each other: the candidates for "which class covers most".
-TOP_LEVEL_CLASSES: Final[tuple[str, ...]] = ("water", "wetland", "vegetation", "built", "bare", "snow", "cloud")
+TOP_LEVEL_CLASSES: Final[tuple[str, ...]] = ("water", "wetland", "vegetation", "built", "bare", "snow", "cloud", "shadow")
 #: Subclasses and the class they are part of.
-SUBCLASS_OF: Final[dict[str, str]] = {"forest": "vegetation", "grass": "vegetation", "cropland": "vegetation"}
+SUBCLASS_OF: Final[dict[str, str]] = {"forest": "vegetation", "grass": "vegetation", "cropland": "vegetation",
+                                      "cleared": "vegetation"}
 
 
 @dataclass(frozen=True)

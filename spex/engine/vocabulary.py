@@ -30,10 +30,15 @@ TARGET_SYNONYMS: Final[dict[str, str]] = {
     "bare soil": "bare", "bare soils": "bare", "bare ground": "bare", "bare land": "bare", "bareland": "bare",
     "bare": "bare", "soil": "bare", "soils": "bare", "sand": "bare", "sands": "bare", "sandy": "bare",
     "beach": "bare", "beaches": "bare", "dune": "bare", "dunes": "bare", "gravel": "bare",
-    "rock": "bare", "rocks": "bare", "bare rock": "bare", "desert": "bare", "fallow": "bare",
+    "rock": "bare", "rocks": "bare", "bare rock": "bare", "desert": "bare",
     "sparse vegetation": "grass", "grass": "grass", "grasses": "grass", "grassland": "grass",
-    "grasslands": "grass", "meadow": "grass", "meadows": "grass", "shrub": "grass", "shrubs": "grass",
-    "shrubland": "grass", "scrub": "grass", "bushes": "grass", "pasture": "grass", "pastures": "grass",
+    "grasslands": "grass", "meadow": "grass", "meadows": "grass", "shrub": "cleared", "shrubs": "cleared",
+    "shrubland": "cleared", "scrub": "cleared", "bushes": "cleared", "pasture": "cleared", "pastures": "cleared",
+    "cleared land": "cleared", "cleared": "cleared", "clearing": "cleared", "clearings": "cleared",
+    "deforested land": "cleared", "deforested areas": "cleared", "deforestation": "cleared", "regrowth": "cleared",
+    "fallow": "fallow", "fallow land": "fallow", "fallow fields": "fallow", "fallows": "fallow",
+    "dry fields": "fallow", "dry field": "fallow", "bare fields": "fallow", "ploughed fields": "fallow",
+    "plowed fields": "fallow", "harvested fields": "fallow", "dry land": "fallow",
     "lawn": "grass", "lawns": "grass", "rangeland": "grass", "savanna": "grass", "savannah": "grass",
     "water": "water", "waters": "water", "water body": "water", "water bodies": "water",
     "open water": "water", "surface water": "water", "lake": "water", "lakes": "water",
@@ -62,6 +67,10 @@ TARGET_SYNONYMS: Final[dict[str, str]] = {
     "swamp": "wetland", "swamps": "wetland", "wetland": "wetland", "wetlands": "wetland",
     "bog": "wetland", "bogs": "wetland", "fen": "wetland", "mangrove": "wetland", "mangroves": "wetland",
     "cloud": "cloud", "clouds": "cloud", "cloudy": "cloud", "cloud cover": "cloud",
+    "cloud shadow": "shadow", "cloud shadows": "shadow", "shadow": "shadow", "shadows": "shadow",
+    "shaded by clouds": "shadow", "cloud-shadowed areas": "shadow",
+    "haze": "haze", "hazy": "haze", "thin cloud": "haze", "thin clouds": "haze", "thin cirrus": "haze",
+    "cirrus": "haze", "hazy areas": "haze",
     "snow": "snow", "ice": "snow", "glacier": "snow", "glaciers": "snow", "snow cover": "snow",
     "snowfield": "snow", "snowfields": "snow", "sea ice": "snow",
 }
@@ -116,7 +125,7 @@ EXAMPLES: Final[tuple[str, ...]] = (
 )
 
 SUPPORTED_SUMMARY: Final[tuple[str, ...]] = (
-    "classes: water, wetland, vegetation, forest, grass, cropland, built, bare, cloud, snow "
+    "classes: water, wetland, vegetation, forest, grass, cropland, built, bare, cloud, cloud shadow, haze, snow, cleared land, fallow "
     "(synonyms such as lakes, trees, fields, buildings, sand, marsh, glacier)",
     "size: larger/smaller than N m², ha, km², acres or pixels; between A and B ha",
     "count: the largest, the N largest, top N",

@@ -25,6 +25,10 @@ CLASS_COLOURS: Final[dict[str, tuple[int, int, int]]] = {
     "bare": (230, 170, 100),
     "cloud": (255, 255, 255),
     "snow": (200, 240, 255),
+    "shadow": (90, 60, 160),
+    "haze": (200, 200, 230),
+    "cleared": (240, 200, 60),
+    "fallow": (190, 120, 60),
 }
 
 #: Distinct colours for the largest regions (Trubetskoy's "20 distinct colours", reordered

@@ -34,7 +34,9 @@ SKIP = ("skip", "-", "none", "ignore")
 _S2_ID = re.compile(r"^B(0[1-9]|1[0-2]|8A)$", re.IGNORECASE)
 _NUM_ID = re.compile(r"^(?:SR_|ST_|TOA_)?B(\d{1,2}|8A)(?:[_\-\s.].*)?$", re.IGNORECASE)
 _NAME_IDS = re.compile(r"(B(?:8A|\d{1,2})(?:-B(?:8A|\d{1,2}))+)(?![0-9A-Za-z])", re.IGNORECASE)
-_BAND_FILE = re.compile(r"^(?:.*[_\-.])?(?:SR_|ST_|TOA_)?B(8A|\d{1,2})\.(?:tiff?|jp2)$", re.IGNORECASE)
+#: one band per file: Landsat "..._B4.TIF" / "_SR_B4.TIF", Sentinel-2 SAFE "T33UUP_..._B8A.jp2" and L2A
+#: "T33UUP_..._B04_10m.jp2" (the resolution suffix of the L2A IMG_DATA folders)
+_BAND_FILE = re.compile(r"^(?:.*[_\-.])?(?:SR_|ST_|TOA_)?B(8A|\d{1,2})(?:_[1-6]0m)?\.(?:tiff?|jp2)$", re.IGNORECASE)
 _LANDSAT_PREFIX = {"lt4": "landsat4_tm", "lt04": "landsat4_tm", "lt5": "landsat5_tm", "lt05": "landsat5_tm",
                    "le7": "landsat7_etm", "le07": "landsat7_etm", "lc8": "landsat_oli", "lc08": "landsat_oli",
                    "lc9": "landsat_oli", "lc09": "landsat_oli", "lo8": "landsat_oli", "lo08": "landsat_oli",

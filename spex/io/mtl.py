@@ -73,6 +73,11 @@ class MtlFile:
     def sun_elevation(self) -> float | None:
         return self.number("SUN_ELEVATION")
 
+    @property
+    def sun_azimuth(self) -> float | None:
+        """Sun azimuth at scene centre, degrees clockwise from north (shadow direction)."""
+        return self.number("SUN_AZIMUTH")
+
     def band_files(self) -> dict[str, str]:
         """Band id ("B1", "B10") -> file name as listed in the MTL."""
         out: dict[str, str] = {}

@@ -40,6 +40,12 @@ __all__ = ["BandStats", "BandScaling", "ScalingPlan", "plan_scaling", "band_stat
 S2_OFFSET_FLOOR: Final[float] = 0.08
 #: ... provided the darkest NIR/SWIR pixels stay below this (water/shadow + 0.1), else the scene is just bright.
 S2_OFFSET_CEILING: Final[float] = 0.2
+#: Landsat Collection 2 Level-2 scale factors (USGS, the same for every C2 L2 scene, Landsat 4-9):
+#: surface reflectance = DN * 2.75e-5 - 0.2; surface temperature (K) = DN * 0.00341802 + 149.0.
+C2_SR_GAIN: Final[float] = 2.75e-5
+C2_SR_OFFSET: Final[float] = -0.2
+C2_ST_GAIN: Final[float] = 0.00341802
+C2_ST_OFFSET: Final[float] = 149.0
 #: Low / high percentiles used for relative normalisation and range checks.
 LOW_PCT: Final[float] = 0.5
 HIGH_PCT: Final[float] = 99.5
@@ -189,11 +195,16 @@ def _mtl_band_scaling(mtl: MtlFile, sensor: Sensor, band_id: str, role: str | No
     n = band_id[1:]
     sun = mtl.sun_elevation
     if surface:
+        if role == "thermal":  # Level-2 surface temperature (ST_B6 / ST_B10) is linear kelvin
+            m = mtl.number(f"TEMPERATURE_MULT_BAND_ST_B{n}", "LEVEL2_SURFACE_TEMPERATURE_PARAMETERS")
+            a = mtl.number(f"TEMPERATURE_ADD_BAND_ST_B{n}", "LEVEL2_SURFACE_TEMPERATURE_PARAMETERS")
+            m, a = (C2_ST_GAIN, C2_ST_OFFSET) if m is None or a is None else (m, a)
+            return BandScaling(m, a), "st"
         m = mtl.number(f"REFLECTANCE_MULT_BAND_{n}", "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS")
         a = mtl.number(f"REFLECTANCE_ADD_BAND_{n}", "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS")
-        if m is not None and a is not None and role != "thermal":
+        if m is not None and a is not None:
             return BandScaling(m, a), "surface"
-        return None, f"no surface-reflectance rescaling for {band_id}"
+        return BandScaling(C2_SR_GAIN, C2_SR_OFFSET), "surface"
     if role == "thermal":
         ml = mtl.number(f"RADIANCE_MULT_BAND_{n}") or mtl.number(f"RADIANCE_MULT_BAND_{n}_VCID_1")
         al = mtl.number(f"RADIANCE_ADD_BAND_{n}") or mtl.number(f"RADIANCE_ADD_BAND_{n}_VCID_1")
@@ -245,6 +256,17 @@ def _radiance_from_minmax(mtl: MtlFile, n: str) -> tuple[float | None, float | N
     return gain, lmin - gain * qmin  # type: ignore[operator]
 
 
+def _landsat_c2_l2_plan(roles: Sequence[str | None]) -> ScalingPlan:
+    """Collection 2 Level-2 files without an MTL: the scale factors are fixed for the whole collection."""
+    bands = [BandScaling(C2_ST_GAIN, C2_ST_OFFSET) if r == "thermal" else BandScaling(C2_SR_GAIN, C2_SR_OFFSET)
+             for r in roles]
+    notes = [f"Landsat Collection 2 Level-2 product (file names *_SR_B* / *_ST_B*): surface reflectance = "
+             f"DN x {C2_SR_GAIN:g} {C2_SR_OFFSET:+g}, surface temperature = DN x {C2_ST_GAIN:g} + {C2_ST_OFFSET:g} K "
+             "(the collection's fixed factors; no MTL needed)."]
+    return ScalingPlan(bands, "Landsat Collection 2 surface reflectance (fixed Level-2 scale factors)",
+                       calibrated=True, notes=notes)
+
+
 def _landsat_mtl_plan(sensor: Sensor, band_ids: Sequence[str], roles: Sequence[str | None],
                       stats: Sequence[BandStats], mtl: MtlFile, surface: bool) -> ScalingPlan:
     bands: list[BandScaling] = []
@@ -275,6 +297,8 @@ def _landsat_mtl_plan(sensor: Sensor, band_ids: Sequence[str], roles: Sequence[s
                 f"{mtl.sun_elevation:.2f} deg)")
     if "bt" in kinds:
         notes.append("The thermal band holds brightness temperature in kelvin (not reflectance).")
+    if "st" in kinds:
+        notes.append("The thermal band holds Level-2 surface temperature in kelvin (ST_B*).")
     if fallback:
         rel = _relative_plan([roles[i] for i in fallback], [stats[i] for i in fallback], "")
         for j, i in enumerate(fallback):
@@ -300,6 +324,8 @@ def plan_scaling(sensor: Sensor, band_ids: Sequence[str], roles: Sequence[str | 
     """
     if sensor.family == "landsat" and mtl is not None:
         return _landsat_mtl_plan(sensor, band_ids, roles, stats, mtl, surface_product)
+    if sensor.family == "landsat" and surface_product:
+        return _landsat_c2_l2_plan(roles)
     if sensor.family == "sentinel2":
         return _s2_plan(sensor, roles, dtypes, stats)
     is_float = all(np.issubdtype(np.dtype(d), np.floating) for d in dtypes)

@@ -27,6 +27,7 @@ import torch
 from spex.engine.postprocess import postprocess
 from spex.engine.request import ExtractionRequest
 from spex.engine.result import ClassEvidence, Extraction
+from spex.engine.rules.context import MASK_FEATURES
 from spex.errors import BandError, ModelError
 from spex.spie.builder import chip_windows
 from spex.spie.regions import describe_regions
@@ -228,8 +229,8 @@ class SpexBackend:
             try:
                 rule = evaluate_rule(target, ctx)
                 index, formula, bands = rule.index, rule.formula, rule.bands
-                values = ctx.feature(index) if index != "CLOUD" else rule.mask.astype(np.float32)
-                if index != "CLOUD":
+                values = ctx.feature(index) if index not in MASK_FEATURES else rule.mask.astype(np.float32)
+                if index not in MASK_FEATURES:
                     index_maps[index] = values
             except (BandError, KeyError) as exc:
                 logger.info("no spectral evidence for %s: %s", target, exc)

@@ -38,6 +38,7 @@ _UNIT = re.compile(r"\s?(%|percent\b|ha\b|hectares?\b|km²|km2\b|square kilomet\
 _UNIT_KEYS = {"%": "%", "percent": "%", "ha": "ha", "hectare": "ha", "hectares": "ha", "km²": "km²", "km2": "km²",
               "px": "px", "pixel": "px", "pixels": "px", "region": "regions", "regions": "regions",
               "separate region": "regions", "separate regions": "regions"}
+_ORDINAL = re.compile(r"(?<![A-Za-z0-9_.])(\d+)(?:st|nd|rd|th)\b", re.IGNORECASE)
 _WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")\b", re.IGNORECASE)
 
 
@@ -65,6 +66,8 @@ def numbers_in(text: str, ignore: Iterable[str] = ()) -> list[tuple[str, float, 
             continue
         decimals = len(clean.split(".")[1]) if "." in clean else 0
         out.append((raw, value, decimals))
+    for m in _ORDINAL.finditer(text):  # "12nd region": a rank must be one of the ranked regions
+        out.append((m.group(0), float(m.group(1)), 0))
     for m in _WORD.finditer(text):
         out.append((m.group(0), float(_WORDS[m.group(0).lower()]), 0))
     return out
@@ -82,6 +85,10 @@ def unverified_numbers(text: str, facts: Sequence[Fact], ignore: Iterable[str] =
     """Numbers of ``text`` that match no fact (empty list = every number is a measured fact)."""
     bad: list[str] = []
     for raw, value, decimals in numbers_in(text, ignore):
+        if _ORDINAL.fullmatch(raw):  # a rank ("the 2nd region") must lie within a measured region count
+            if not any(f.unit == "regions" and 1 <= value <= f.value for f in facts):
+                bad.append(raw)
+            continue
         unit = _UNIT.search(raw)
         pool = [f.value for f in facts]
         if unit:

@@ -25,119 +25,33 @@ answer span covers the answer's content tokens (not the chat header, not ``<|im_
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, PreTrainedModel
-from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
 from spex.errors import ModelError
 
 from .aggregator import SpexAggregator, SpexProjector
+from .bnb_logging import _quiet_bnb
 from .condenser import SpexCondenser, pool_spans
 from .configuration_spex import SpexConfig
-from .encoder import SpexConvNeXtBlock, SpexInternImageLayer, SpexVisionEncoder
+from .encoder import SpexVisionEncoder
 from .loss import bce_loss, dice_loss, lm_loss
 from .mask_decoder import SpexMaskDecoder, SpexMaskNeck
+from .outputs import SpexGenerateOutput, SpexOutput
+from .padding import _left_pad
+from .pretrained import SpexPreTrainedModel
 from .spectral_priors import SpexSpectralPriors
 from .text_pixel import SpexTextPixelHead
 
 logger = logging.getLogger(__name__)
 
+# SpexOutput, SpexGenerateOutput (outputs.py), SpexPreTrainedModel (pretrained.py) and _quiet_bnb
+# (bnb_logging.py, also used by loading.py) are re-exported: imports through this module keep working.
 __all__ = ["SpexForConditionalGeneration", "SpexGenerateOutput", "SpexOutput", "SpexPreTrainedModel"]
-
-
-@dataclass
-class SpexOutput(ModelOutput):
-    """Output of :meth:`SpexForConditionalGeneration.forward`.
-
-    Attributes:
-        loss: scalar, ``w_lm*lm_loss + mask_loss`` over the terms whose targets were given.
-        lm_loss: scalar next-token cross-entropy (labels given).
-        mask_loss: scalar ``w_bce*bce_loss + w_dice*dice_loss`` (masks given).
-        bce_loss / dice_loss: the unweighted mask terms.
-        logits: ``(B, L, V)`` LM logits.
-        pred_masks: ``(B, 1, H, W)`` mask logits at input resolution (> threshold = selected).
-        iou_scores: ``(B, 1)`` decoder's predicted IoU.
-        last_hidden_state: ``(B, L, D)`` last-layer (post-norm) LLM states.
-        prompt_embeds: ``(B, K or 2K, W)`` condensed prompt tokens that conditioned the mask.
-    """
-
-    loss: torch.FloatTensor | None = None
-    lm_loss: torch.FloatTensor | None = None
-    mask_loss: torch.FloatTensor | None = None
-    bce_loss: torch.FloatTensor | None = None
-    dice_loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    pred_masks: torch.FloatTensor | None = None
-    iou_scores: torch.FloatTensor | None = None
-    last_hidden_state: torch.FloatTensor | None = None
-    prompt_embeds: torch.FloatTensor | None = None
-
-
-@dataclass
-class SpexGenerateOutput(ModelOutput):
-    """Output of :meth:`SpexForConditionalGeneration.generate` (text and mask in one call).
-
-    Attributes:
-        sequences: ``(B, T)`` generated token ids only (no prompt), padded after EOS.
-        answer_lengths: ``(B,)`` answer tokens before the first EOS.
-        pred_masks: ``(B, 1, H, W)`` mask logits at input resolution.
-        masks: ``(B, H, W)`` bool, True = selected (``pred_masks > config.mask_threshold``).
-        iou_scores: ``(B, 1)`` predicted IoU.
-    """
-
-    sequences: torch.LongTensor | None = None
-    answer_lengths: torch.LongTensor | None = None
-    pred_masks: torch.FloatTensor | None = None
-    masks: torch.BoolTensor | None = None
-    iou_scores: torch.FloatTensor | None = None
-
-
-class SpexPreTrainedModel(PreTrainedModel):
-    """Weights init, config class and device-map hints shared by SPEX models."""
-
-    config_class = SpexConfig
-    base_model_prefix = "spex"
-    main_input_name = "input_ids"
-    input_modalities = ("image", "text")
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _supports_flash_attn = True
-    _supports_attention_backend = True
-    # Our own blocks (plain nn.Modules); the LLM's own layer classes are appended per instance.
-    _no_split_modules = ["SpexStem", "SpexConvNeXtBlock", "SpexInternImageLayer", "SpexDownsample",
-                         "SpexAggregator", "SpexProjector", "SpexMaskNeck", "SpexCondenser", "SpexMaskDecoder"]
-
-    def _init_weights(self, module: nn.Module) -> None:
-        # Linear/Conv layers outside the LLM (the LLM dispatches to its own _init_weights)
-        # get PyTorch's default Kaiming-uniform init: under N(0, 0.02) SAM's hypernetwork x
-        # upscaled-embedding product starts at ~1e-4 and the mask path barely learns (measured).
-        # transformers.initialization functions leave weights loaded by from_pretrained alone.
-        if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
-            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
-            if module.bias is not None:
-                fan_in = module.weight.shape[1] * module.weight[0, 0].numel()
-                if isinstance(module, nn.ConvTranspose2d):
-                    fan_in = module.weight.shape[0] * module.weight[0, 0].numel()
-                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-                init.uniform_(module.bias, -bound, bound)
-        else:
-            super()._init_weights(module)
-        if isinstance(module, SpexConvNeXtBlock):
-            init.constant_(module.gamma, self.config.encoder_layer_scale)
-        elif isinstance(module, SpexInternImageLayer):
-            init.constant_(module.weight1, self.config.encoder_layer_scale)
-            init.constant_(module.weight2, self.config.encoder_layer_scale)
-        elif isinstance(module, SpexMaskDecoder):
-            init.normal_(module.positional_embedding, mean=0.0, std=1.0)
 
 
 class SpexForConditionalGeneration(SpexPreTrainedModel):
@@ -457,46 +371,6 @@ class SpexForConditionalGeneration(SpexPreTrainedModel):
         thr = self.config.mask_threshold if mask_threshold is None else mask_threshold
         return SpexGenerateOutput(sequences=sequences, answer_lengths=first_eos.long(), pred_masks=pred_masks,
                                   masks=pred_masks[:, 0] > thr, iou_scores=iou)
-
-
-class _DropCastNotice(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "inputs will be cast" not in record.getMessage()
-
-
-@contextmanager
-def _quiet_bnb() -> Iterator[None]:
-    """Silence bitsandbytes' per-matmul int8 dtype notice during one call (restored after)."""
-    bnb_logger = logging.getLogger("bitsandbytes.autograd._functions")
-    flt = _DropCastNotice()
-    bnb_logger.addFilter(flt)
-    try:
-        yield
-    finally:
-        bnb_logger.removeFilter(flt)
-
-
-def _left_pad(input_ids: torch.Tensor, attention_mask: torch.Tensor, extra: torch.Tensor | None
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Move right padding to the left (row-wise roll) so generation continues real tokens."""
-    if input_ids.shape != attention_mask.shape:
-        raise ModelError(f"input_ids {tuple(input_ids.shape)} and attention_mask "
-                         f"{tuple(attention_mask.shape)} differ in shape")
-    if bool(attention_mask[:, -1].all()):
-        return input_ids, attention_mask, extra
-    ids, am = input_ids.clone(), attention_mask.clone()
-    ex = None if extra is None else extra.clone()
-    for b in range(ids.shape[0]):
-        nz = attention_mask[b].nonzero()
-        if nz.numel() == 0:
-            raise ModelError(f"prompt {b} is empty (attention_mask all zero)")
-        shift = ids.shape[1] - 1 - int(nz[-1])
-        if shift:
-            ids[b] = torch.roll(input_ids[b], shift)
-            am[b] = torch.roll(attention_mask[b], shift)
-            if ex is not None:
-                ex[b] = torch.roll(extra[b], shift)
-    return ids, am, ex
 
 
 AutoConfig.register("spex", SpexConfig, exist_ok=True)

@@ -36,12 +36,16 @@ CLASS_DESCRIPTIONS: dict[str, tuple[str, ...]] = {
     "wetland": ("wetlands", "a marsh", "a swamp", "a bog", "mangroves"),
     "vegetation": ("vegetation", "green areas", "plants", "greenery"),
     "forest": ("forest", "trees", "woodland", "rainforest", "jungle", "tree canopy"),
-    "grass": ("grassland", "meadows", "pasture", "shrubland", "savanna"),
+    "grass": ("grassland", "meadows", "savanna"),
+    "cleared": ("cleared land", "pasture", "shrubland", "deforested land", "regrowth"),
+    "fallow": ("fallow land", "dry bare fields", "ploughed fields"),
     "cropland": ("cropland", "farm fields", "agriculture", "crops"),
     "built": ("built-up area", "a town", "a city", "buildings", "a village", "urban settlement", "houses"),
     "bare": ("bare soil", "sand", "a dry river bed", "desert", "exposed rock", "a beach"),
     "cloud": ("clouds", "cloud cover"),
     "snow": ("snow", "ice", "a glacier"),
+    "shadow": ("cloud shadows", "shadows of clouds"),
+    "haze": ("haze", "thin cloud", "cirrus"),
 }
 
 #: Things users ask for that no class of this engine delineates (refused with the list).

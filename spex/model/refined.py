@@ -184,6 +184,7 @@ class RefinedBackend:
         """The engine's extraction with the routed classes' masks from the refiner."""
         from spex.engine.extract import extract as engine_extract
         from spex.engine.request import TARGET_LABELS
+        from spex.engine.rules.context import OBSTRUCTION_CLASSES
         from spex.spie import describe_regions
 
         from .conditioning import refiner_prompt
@@ -209,8 +210,8 @@ class RefinedBackend:
             prompt = refiner_prompt(words or f"extract the {TARGET_LABELS[rule.target]}", rule.target, regions)
             hidden = self._seg(llm, prompt)
             mask = predict_mask(self.refiner.model, ctx, rule, hidden)
-            if rule.target != "cloud":
-                mask &= ~ctx.cloud()
+            if rule.target not in OBSTRUCTION_CLASSES:
+                mask &= ~ctx.obstructed()
             return replace(rule, mask=mask, threshold_method="model")
 
         ex = engine_extract(scene, request, cache, refine=refine)

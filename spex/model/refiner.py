@@ -58,6 +58,7 @@ def refiner_features(ctx, rule, window: tuple[slice, slice] | None = None) -> np
     ``tanh(8 * s * (index - threshold))`` with s = +1 for ">" rules, -1 for "<".
     """
     from spex.errors import BandError, SpexError
+    from spex.engine.rules.context import MASK_FEATURES
 
     win = window or (slice(None), slice(None))
     valid = ctx.valid()[win]
@@ -80,7 +81,7 @@ def refiner_features(ctx, rule, window: tuple[slice, slice] | None = None) -> np
     mask = np.asarray(rule.mask, dtype=bool)[win]
     out[nb + len(FEATURE_INDICES)] = np.where(mask, 1.0, -1.0)
     margin = None
-    if rule.index not in ("CLOUD", "none", "") and math.isfinite(rule.threshold):
+    if rule.index not in (*MASK_FEATURES, "none", "") and math.isfinite(rule.threshold):
         try:
             v = ctx.feature(rule.index)[win]
             sign = 1.0 if rule.direction == ">" else -1.0

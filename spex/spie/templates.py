@@ -31,6 +31,10 @@ CLASS_WORDS: Final[dict[str, tuple[str, ...]]] = {
     "bare": ("bare soil", "bare ground", "exposed soil", "sand and bare land"),
     "cloud": ("clouds", "cloud cover"),
     "snow": ("snow", "snow and ice"),
+    "shadow": ("cloud shadows", "shadows of clouds"),
+    "haze": ("haze", "thin cloud"),
+    "cleared": ("cleared land", "pasture and shrub"),
+    "fallow": ("fallow land", "dry fields"),
 }
 
 PLAIN_TEMPLATES: Final[tuple[str, ...]] = (

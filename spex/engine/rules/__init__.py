@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from spex.engine.rules import bare, built, cloud, snow, vegetation, water
+from spex.engine.rules import bare, built, cleared, cloud, snow, vegetation, water
 from spex.engine.rules.built import UNVEGETATED_MIN_SWIR1
 from spex.engine.rules.context import (
     STRICTNESS_STEP, RuleContext, RuleFunction, RuleResult, evaluate_rule,
@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 #: The class families, in the order their classes are listed to users.
-FAMILIES: Final[tuple] = (water, vegetation, built, bare, cloud, snow)
+FAMILIES: Final[tuple] = (water, vegetation, cleared, built, bare, cloud, snow)
 
 
 def _merge(name: str) -> Mapping:

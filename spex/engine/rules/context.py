@@ -10,6 +10,7 @@ valid, non-cloud pixels only), so every class behaves alike.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -19,12 +20,14 @@ from scipy import ndimage
 
 from spex.errors import BandError
 from spex.spectral import INDICES, IndexCache, otsu_threshold
-from spex.spectral.cloud import CORE_RADIUS_M, cloud_objects
+from spex.io.quality import QualityLayer
+from spex.engine.rules.obstruction import CLOUD_METHOD_ENV, Obstruction, detect_obstruction
+from spex.spectral.cloud import CORE_RADIUS_M
 from spex.spectral.thresholds import masked_sample
 
 __all__ = [
     "STRICTNESS_STEP", "RELATIVE_BOUND_SLACK", "REFLECTANCE_STEP", "SPARSE_MIN_NDVI", "TEXTURE_SCALE_M",
-    "CROSS", "SQUARE", "Feature", "RuleContext", "RuleResult", "RuleFunction", "adaptive_threshold", "compare",
+    "OBSTRUCTION_CLASSES", "MASK_FEATURES", "CROSS", "SQUARE", "Feature", "RuleContext", "RuleResult", "RuleFunction", "adaptive_threshold", "compare",
     "need_bands", "finish", "texture_window", "masked_local_std", "evaluate_rule",
 ]
 
@@ -39,6 +42,11 @@ REFLECTANCE_STEP: Final[float] = 0.01
 
 #: Below this NDVI a pixel has no meaningful green cover (bare soil is ~0.05-0.15).
 SPARSE_MIN_NDVI: Final[float] = 0.15
+
+#: Features that are masks, not per-pixel index values (their evidence is the mask itself).
+MASK_FEATURES: Final[frozenset[str]] = frozenset({"CLOUD", "SHADOW", "HAZE", "CLOUD_MODEL", "SHADOW_MODEL", "QA"})
+#: Classes that are themselves obstructions: they are not cut by cloud / shadow exclusion.
+OBSTRUCTION_CLASSES: Final[frozenset[str]] = frozenset({"cloud", "shadow", "haze"})
 
 #: Ground scale of the texture window: a few houses with their gardens and street (5x5 px at 10 m).
 TEXTURE_SCALE_M: Final[float] = 50.0
@@ -68,6 +76,15 @@ _LOCAL: Final[dict[str, Feature]] = {
                               "haze-optimised transform > 0, not snow, NIR > SWIR1; cold / cirrus where available; "
                               f"only objects with a core >= {CORE_RADIUS_M:g} m from clear pixels",
                      ("blue", "green", "red")),
+    "CLOUD_MODEL": Feature("CLOUD_MODEL", "ukis-csmask UNet (DLR, trained on Sentinel-2 and Landsat; ONNX on the CPU) "
+                                          "cloud class, thin and thick, at ~30 m", ("blue", "green", "red", "nir")),
+    "SHADOW_MODEL": Feature("SHADOW_MODEL", "ukis-csmask UNet cloud-shadow class at ~30 m",
+                            ("blue", "green", "red", "nir")),
+    "QA": Feature("QA", "the quality flags supplied with the scene", ()),
+    "HAZE": Feature("HAZE", "thin cloud / haze: cloud of the cloud source where the opaque-cloud test finds no "
+                            "bright white pixel within 60 m (the ground still shows)", ("blue", "green", "red")),
+    "SHADOW": Feature("SHADOW", "dark NIR/SWIR1 basin (flood-fill depth) matched to a detected cloud shifted away "
+                                "from the sun (spex.spectral.shadow)", ("nir", "swir1")),
 }
 
 
@@ -83,6 +100,7 @@ class RuleContext:
     strictness: int = 0
     results: dict[tuple[str, int], RuleResult] = field(default_factory=dict)
     _features: dict[str, np.ndarray] = field(default_factory=dict)
+    _derived: dict[str, object] = field(default_factory=dict)
     #: user-stated bounds per catalogue index, (low, high): they replace the adaptive threshold of any
     #: test on that index (low for ">" tests, high for "<" tests); see spex.engine.extract
     user_limits: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
@@ -128,19 +146,35 @@ class RuleContext:
             return Feature(idx.name, idx.formula, tuple(idx.bands))
         return _LOCAL[name]
 
-    def cloud(self) -> np.ndarray:
-        """Cloud objects (False everywhere when the scene lacks the visible bands the test needs).
+    def quality(self) -> QualityLayer | None:
+        """The quality flags supplied with the scene (QA_PIXEL, BQA, SCL...), None when none."""
+        get = getattr(self.cache.scene, "quality", None)
+        return get() if callable(get) else None
 
-        The per-pixel spectral test, restricted to objects with a ~60 m core
-        (:func:`spex.spectral.cloud.cloud_objects`): removes roofs and beaches that look white.
-        """
-        if "cloud_objects" not in self._features:
-            if not self.has("blue", "green", "red"):
-                mask = np.zeros(self.valid().shape, dtype=bool)
-            else:
-                mask = cloud_objects(self.cache.cloud() & self.valid(), self.ground_pixel_m)
-            self._features["cloud_objects"] = mask
-        return self._features["cloud_objects"]
+    def obstruction(self) -> Obstruction:
+        """Cloud, haze and cloud shadow from the best source at hand (:mod:`.obstruction`), memoised."""
+        if "obstruction" not in self._derived:
+            # memoised on the scene's cache: refinements and undo must not re-run the cloud model
+            key = f"obstruction:{os.environ.get(CLOUD_METHOD_ENV, 'auto').lower()}"
+            self._derived["obstruction"] = self.cache.memo(key, lambda: detect_obstruction(self))
+        return self._derived["obstruction"]  # type: ignore[return-value]
+
+    def cloud(self) -> np.ndarray:
+        """All cloud, thin and opaque (False everywhere when nothing can detect it)."""
+        return self.obstruction().cloud
+
+    def haze(self) -> np.ndarray:
+        """The thin part of the cloud (the ground still shows): flagged, excluded only when asked."""
+        return self.obstruction().haze
+
+    def shadow(self) -> np.ndarray:
+        return self.obstruction().shadow
+
+    def obstructed(self) -> np.ndarray:
+        """Pixels no land or water class may take: opaque cloud and cloud shadow."""
+        if "obstructed" not in self._features:
+            self._features["obstructed"] = self.obstruction().blocking
+        return self._features["obstructed"]
 
     def other(self, target: str) -> np.ndarray:
         """Mask of another class at default strictness (for exclusions between classes)."""
@@ -246,8 +280,8 @@ def finish(ctx: RuleContext, target: str, mask: np.ndarray, index: str, threshol
     feat = ctx.describe(index)
     bands = tuple(dict.fromkeys(b for b in (*feat.bands, *also) if ctx.has(b)))
     mask = mask & ctx.valid()
-    if target != "cloud":
-        mask &= ~ctx.cloud()
+    if target not in OBSTRUCTION_CLASSES:
+        mask &= ~ctx.obstructed()
     return RuleResult(target, mask, feat.name, feat.formula, bands, threshold, method, direction,
                       extra, caveats)
 

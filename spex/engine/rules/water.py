@@ -75,7 +75,7 @@ def _water(ctx: RuleContext, s: int) -> RuleResult:
                          "rejects shaded canopy; emergent vegetation goes to wetland)")
         width = _water_edge_width(ctx, index)
         if width and mask.any():
-            edge = compare(nir, "<", WATER_DARK_NIR) & valid & ~ctx.cloud()
+            edge = compare(nir, "<", WATER_DARK_NIR) & valid & ~ctx.obstructed()
             grown = ndimage.binary_dilation(mask, SQUARE, iterations=width, mask=edge | mask)
             if (grown & ~mask).any():
                 mask = grown
