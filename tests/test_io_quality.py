@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
+from helpers import write_geotiff
 from rasterio.transform import from_origin
 
 from spex.engine.extract import extract
@@ -20,11 +20,7 @@ T30 = from_origin(500000, 5000000, 30, 30)
 
 
 def _write(path: Path, data: np.ndarray, transform=T30) -> Path:
-    data = data if data.ndim == 3 else data[None]
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
-                       dtype=data.dtype, crs="EPSG:32633", transform=transform) as ds:
-        ds.write(data)
-    return path
+    return write_geotiff(path, data if data.ndim == 3 else data[None], crs="EPSG:32633", transform=transform)
 
 
 def _c2_l2_bands(tmp_path: Path, n: int = 40) -> list[Path]:

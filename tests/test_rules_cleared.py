@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.transform import from_origin
+from helpers import write_geotiff
 
 from spex.engine.extract import extract
 from spex.engine.parser import parse_instruction as parse
@@ -46,10 +46,7 @@ def test_fallow_is_dry_low_cover_and_needs_swir(tmp_path: Path) -> None:
     for k, v in enumerate(spectra.values()):
         for b in range(6):
             cube[b, :, 30 * k:30 * (k + 1)] = v[b] * (1 + 0.03 * rng.standard_normal((30, 30)))
-    path = tmp_path / "s.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=90, height=30, count=6, dtype="float32", crs="EPSG:32622",
-                       transform=from_origin(600000, 9600000, 30, 30)) as ds:
-        ds.write(cube)
+    path = write_geotiff(tmp_path / "s.tif", cube, crs="EPSG:32622", origin=(600000, 9600000), res=30)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with open_scene(path) as scene:

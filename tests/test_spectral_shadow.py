@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
-from rasterio.transform import from_origin
+from helpers import write_geotiff
 
 from spex.engine.extract import extract
 from spex.engine.request import ExtractionRequest
@@ -79,10 +78,7 @@ def test_shadow_class_and_exclusion_through_the_engine(tmp_path: Path, monkeypat
     """Without the cloud model (SPEX_CLOUD_METHOD=spectral), cloud objects + the geometric match give the shadow."""
     monkeypatch.setenv("SPEX_CLOUD_METHOD", "spectral")
     cube, truth, lake = _scene()
-    path = tmp_path / "tm_reflectance.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=120, height=120, count=6, dtype="float32",
-                       crs="EPSG:32633", transform=from_origin(500000, 5000000, 30, 30)) as ds:
-        ds.write(cube)
+    path = write_geotiff(tmp_path / "tm_reflectance.tif", cube, crs="EPSG:32633", origin=(500000, 5000000), res=30)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with open_scene(path) as scene:

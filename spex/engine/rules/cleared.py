@@ -21,7 +21,7 @@ from spex.engine.rules.context import (
     SPARSE_MIN_NDVI, RuleContext, RuleFunction, RuleResult, adaptive_threshold, compare, evaluate_rule, finish,
     need_bands,
 )
-from spex.engine.rules.vegetation import target_water_possible
+from spex.engine.rules.vegetation import open_land
 
 __all__ = ["RULES", "REQUIRED_BANDS", "FALLOW_MAX_NDMI"]
 
@@ -29,21 +29,10 @@ __all__ = ["RULES", "REQUIRED_BANDS", "FALLOW_MAX_NDMI"]
 FALLOW_MAX_NDMI: Final[float] = 0.05
 
 
-def _not_other_land(ctx: RuleContext):
-    mask = ctx.valid().copy()
-    if target_water_possible(ctx):
-        mask &= ~ctx.other("water")
-    if ctx.has("green", "nir"):
-        mask &= ~ctx.other("wetland")
-    if ctx.has("swir1"):
-        mask &= ~ctx.other("built")
-    return mask
-
-
 def _cleared(ctx: RuleContext, s: int) -> RuleResult:
     need_bands(ctx, "cleared land", ("nir", "red", "swir1"), ("nir", "red", "green"))
     ndvi = ctx.feature("NDVI")
-    mask = compare(ndvi, ">", SPARSE_MIN_NDVI + 0.05 * s) & ~ctx.other("forest") & _not_other_land(ctx)
+    mask = compare(ndvi, ">", SPARSE_MIN_NDVI + 0.05 * s) & ~ctx.other("forest") & open_land(ctx)
     forest = evaluate_rule("forest", ctx, strictness=0)
     extra = (f"NDVI > {SPARSE_MIN_NDVI + 0.05 * s:.2f} (some green cover)",
              f"not closed forest (the forest rule: {forest.index} {forest.direction} {forest.threshold:.2f} and "
@@ -58,7 +47,7 @@ def _fallow(ctx: RuleContext, s: int) -> RuleResult:
     need_bands(ctx, "fallow / dry fields", ("nir", "red", "swir1"))
     ndmi = ctx.feature("NDMI")
     ndvi = ctx.feature("NDVI")
-    land = _not_other_land(ctx)
+    land = open_land(ctx)
     thr, method = adaptive_threshold(ctx, ndmi, land, bounds=(-0.15, FALLOW_MAX_NDMI), fallback=0.0,
                                      direction="<", strictness=s)
     cap = evaluate_rule("vegetation", ctx, strictness=0).threshold

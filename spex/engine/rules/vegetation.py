@@ -18,7 +18,7 @@ from spex.engine.rules.context import (
     compare, finish, need_bands,
 )
 
-__all__ = ["RULES", "REQUIRED_BANDS", "FOREST_MIN_NDVI", "target_water_possible"]
+__all__ = ["RULES", "REQUIRED_BANDS", "FOREST_MIN_NDVI", "open_land", "target_water_possible"]
 
 #: Forest needs a dense canopy: NDVI of closed canopies exceeds ~0.5 even at TOA.
 FOREST_MIN_NDVI: Final[float] = 0.5
@@ -92,17 +92,23 @@ def _canopy_green_threshold(ctx: RuleContext, green: np.ndarray, veg: np.ndarray
                               step=REFLECTANCE_STEP)
 
 
-def _non_forest_vegetation(ctx: RuleContext) -> tuple[np.ndarray, np.ndarray]:
-    """Herbaceous/shrub vegetation (sparse cover included) and its NDVI."""
-    need_bands(ctx, "grass", ("nir", "red"))
-    ndvi = ctx.feature("NDVI")
-    mask = compare(ndvi, ">", SPARSE_MIN_NDVI) & ~ctx.other("forest")
+def open_land(ctx: RuleContext) -> np.ndarray:
+    """Valid pixels that are not open water, wetland or built-up (where the scene's bands can tell)."""
+    mask = ctx.valid().copy()
     if target_water_possible(ctx):
         mask &= ~ctx.other("water")
     if ctx.has("green", "nir"):
         mask &= ~ctx.other("wetland")
     if ctx.has("swir1"):
         mask &= ~ctx.other("built")
+    return mask
+
+
+def _non_forest_vegetation(ctx: RuleContext) -> tuple[np.ndarray, np.ndarray]:
+    """Herbaceous/shrub vegetation (sparse cover included) and its NDVI."""
+    need_bands(ctx, "grass", ("nir", "red"))
+    ndvi = ctx.feature("NDVI")
+    mask = compare(ndvi, ">", SPARSE_MIN_NDVI) & ~ctx.other("forest") & open_land(ctx)
     return mask, ndvi
 
 
