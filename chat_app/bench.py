@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from chat_app.settings import Settings
 
@@ -33,8 +34,30 @@ TURNS: tuple[tuple[str, str | None], ...] = (
 DOWNLOADS = "downloads after a result turn (mask COG, GeoJSON, GPKG; after the overlay shows)"
 
 
-def run_bench(runs: int = 3, demo_dir: Path | None = None, backend: object | None = None) -> dict[str, list[float]]:
-    """Seconds per turn label, one value per run."""
+#: Labels of the streamed explanation after each result turn (``--backend auto``: the LLM writes it).
+EXPLAIN_FIRST = "explanation: first words, after the summary shows"
+EXPLAIN_DONE = "explanation: complete and fact-checked"
+
+
+def _time_explanation(explainer: Any, before: Any, after: Any, times: dict[str, list[float]]) -> Any:
+    """Stream the explanation the chat would stream after ``after``; record first words and the end."""
+    if explainer is None or not explainer.applies(before, after):
+        return after
+    t0 = time.perf_counter()
+    first = None
+    state = after
+    for state in explainer.stream(before, after):
+        written = state.entries[-1].text.rpartition("writing…)*: ")[2].removesuffix(" ▌")
+        if first is None and written.strip():  # the first generated words under the heading
+            first = time.perf_counter() - t0
+    times[EXPLAIN_DONE].append(time.perf_counter() - t0)
+    times[EXPLAIN_FIRST].append(first if first is not None else times[EXPLAIN_DONE][-1])
+    return state
+
+
+def run_bench(runs: int = 3, demo_dir: Path | None = None, backend: object | None = None,
+              explainer: Any = None) -> dict[str, list[float]]:
+    """Seconds per turn label, one value per run (plus the explanation's, with an ``explainer``)."""
     from chat_app.ui import make_dialogue
 
     with tempfile.TemporaryDirectory(prefix="spex_bench_") as tmp:
@@ -44,12 +67,16 @@ def run_bench(runs: int = 3, demo_dir: Path | None = None, backend: object | Non
             raise SystemExit(f"demo scene not found in {settings.demo_dir}")
         times: dict[str, list[float]] = {label: [] for label, _ in TURNS}
         times[DOWNLOADS] = []
+        if explainer is not None:
+            times[EXPLAIN_FIRST], times[EXPLAIN_DONE] = [], []
         for run in range(runs):
             state = dialogue.new_state(f"bench-{run}")
             for label, message in TURNS:
                 t0 = time.perf_counter()  # until the reply, overlay and map are ready to show
+                before = state
                 state = dialogue.load_demo(state) if message is None else dialogue.respond(state, message)
                 times[label].append(time.perf_counter() - t0)
+                state = _time_explanation(explainer, before, state, times)
                 reply = state.entries[-1].text
                 if reply.startswith(("Sorry", "Something", "I could not")):
                     raise SystemExit(f"turn {label!r} failed: {reply[:300]}")
@@ -85,7 +112,8 @@ def run_bench_api(runs: int = 3, demo_dir: Path | None = None) -> dict[str, list
         try:
             times: dict[str, list[float]] = {label: [] for label, _ in TURNS}
             for run in range(runs):
-                client = Client(url, verbose=False, download_files=str(Path(tmp) / f"dl{run}"),
+                # files stay on the server (a browser fetches only the new picture; the client would download them all)
+                client = Client(url, verbose=False, download_files=False,
                                 analytics_enabled=False)
                 for label, message in TURNS:
                     t0 = time.perf_counter()
@@ -115,20 +143,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m chat_app.bench", description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3, help="fresh sessions to time (median reported)")
     p.add_argument("--demo-dir", type=Path, default=None, help="folder of the scene's band files")
-    p.add_argument("--backend", choices=("spectral", "spex"), default="spectral")
+    p.add_argument("--backend", choices=("spectral", "spex", "auto"), default="spectral",
+                   help="auto: the SPEX refiner where it measured better, and the LLM explanation streamed after "
+                        "each result (timed too; the LLM is loaded before the timing starts)")
     p.add_argument("--model", default=None, help="SPEX checkpoint folder for --backend spex")
     p.add_argument("--quantization", choices=("none", "8bit", "4bit"), default=None)
     p.add_argument("--via-api", action="store_true",
                    help="also time the turns through the served app (gradio_client over HTTP)")
     args = p.parse_args(argv)
-    backend = None
-    if args.backend == "spex":
+    backend = explainer = None
+    if args.backend == "auto":
+        from chat_app.explain import Explainer
+        from spex.model.refined import RefinedBackend
+
+        explainer = Explainer("llm", quantization=args.quantization if args.quantization != "none" else None,
+                              preload=True)
+        explainer.start()
+        t0 = time.perf_counter()
+        if not explainer.wait():
+            raise SystemExit(f"the language model could not be loaded: {explainer.status}")
+        print(f"language model loaded in {time.perf_counter() - t0:.1f} s (in the app this runs in the background)")
+        backend = RefinedBackend("auto", llm=explainer.loaded)
+    elif args.backend == "spex":
         if not args.model:
             p.error("--backend spex needs --model PATH")
         from spex.model import SpexBackend
 
         backend = SpexBackend(args.model, quantization=args.quantization)
-    _print(f"dialogue ({args.backend} backend)", run_bench(args.runs, args.demo_dir, backend=backend), args.runs)
+    _print(f"dialogue ({args.backend} backend)", run_bench(args.runs, args.demo_dir, backend=backend,
+                                                          explainer=explainer), args.runs)
     if args.via_api:
         _print("served app via gradio_client (spectral backend)", run_bench_api(args.runs, args.demo_dir), args.runs)
     return 0

@@ -153,8 +153,10 @@ class Dialogue(SceneLoading):
         o = self.services.write_outputs(work.extraction, ctx.view, out, reply=reply, false_colour=work.false_colour)
         files = tuple(p for p in (o.mask_tif, o.geojson, o.gpkg, o.overlay_png) if p is not None)
         report = tuple(p for p in work.panel.downloads if p.name == "spex_report.md")
-        map_html = self.safe_map(ctx.view, work.extraction, work.panel.image)
-        work.panel = Panel(image=work.panel.image, map_html=map_html, downloads=files + report)
+        # the lossless PNG from here on: the map reads its caption height, gr.Image offers it for download
+        picture = o.overlay_png or work.panel.image
+        map_html = self.safe_map(ctx.view, work.extraction, picture)
+        work.panel = Panel(image=picture, map_html=map_html, downloads=files + report)
         return work
 
     def close(self, state: ChatState) -> None:

@@ -57,6 +57,8 @@ class Services:
     chat_image: Callable[[Path, Path], Path] | None = None  # (picture, destination) -> light copy; None = copy as is
     #: (scene, classes, cache) -> Markdown table of measured class shares (spex.engine.shares)
     measure_shares: Callable[[Scene, tuple[str, ...], IndexCache], str] | None = None
+    #: (scene, false_colour=) -> the stretched background picture, kept per scene for redraws; None = redraw
+    preview_image: Callable[..., Any] | None = None
 
 
 def default_services(backend: Any | None = None) -> Services:
@@ -82,7 +84,7 @@ def default_services(backend: Any | None = None) -> Services:
         explain=explain, answer_question=answer_question,
         render_preview=export.render_preview, render_overlay=export.render_overlay,
         write_outputs=export.write_outputs, write_report=export.write_report, map_html=viz.map_html,
-        chat_image=export.write_lossy_copy, measure_shares=measure_shares,
+        chat_image=export.write_lossy_copy, measure_shares=measure_shares, preview_image=export.preview_image,
     )
 
 def _no_progress(fraction: float, desc: str) -> None:

@@ -54,7 +54,11 @@ class Turn:
             self.work.panel = Panel(image=png, map_html=self.d.safe_map(ctx.view, None, png), downloads=())
         elif self.d.lazy_downloads:  # what is seen first: overlay and map; downloads in the next step
             self.progress(0.6, "Drawing the overlay")
-            png = s.render_overlay(ctx.view, ex, out / "overlay.png", false_colour=self.work.false_colour)
+            # on-screen JPEG over the scene's kept background: the lossless overlay.png comes with the downloads
+            fc = self.work.false_colour
+            preview = None if s.preview_image is None else ctx.cache.memo(
+                f"chat-preview:{fc}", lambda: s.preview_image(ctx.view, false_colour=fc))
+            png = s.render_overlay(ctx.view, ex, out / "overlay-view.jpg", false_colour=fc, preview=preview)
             # the map is redrawn with the downloads: until then it keeps the previous page
             self.work.panel = Panel(image=png, map_html=self.work.panel.map_html, downloads=())
             self.work.downloads_pending = True

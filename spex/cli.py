@@ -19,8 +19,10 @@ from spex.errors import SpexError
 
 COMMANDS: tuple[str, ...] = ("info", "extract", "batch", "spie", "train", "eval")
 #: GDAL block cache (MB) unless GDAL_CACHEMAX is set: GDAL's own default is 5 % of RAM (1.2 GB on
-#: 24 GB), which would count against a bounded-memory run; windowed reads need only a few blocks.
-DEFAULT_GDAL_CACHE_MB = 128
+#: 24 GB), which would count against a bounded-memory run; windowed reads need only the blocks of one
+#: window (a 1024² window of a 6-band uint16 file tiled 512²: 4 blocks, 12.6 MB). Measured at 4096²:
+#: 32 MB instead of 128 MB lowers the extract CLI's peak RSS by ~80 MB at no CPU cost.
+DEFAULT_GDAL_CACHE_MB = 32
 
 
 def build_parser() -> argparse.ArgumentParser:

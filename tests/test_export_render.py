@@ -144,3 +144,33 @@ def test_lossy_copy_without_webp_support(tmp_path: Path, monkeypatch: pytest.Mon
         write_lossy_copy(tmp_path / "missing.png", tmp_path / "c.png")
     with pytest.raises(ValueError, match="quality"):
         encode_lossy(Image.fromarray(rgb), quality=0)
+
+
+def test_outlines_equal_skimage_find_boundaries() -> None:
+    from skimage.segmentation import find_boundaries
+
+    from spex.export.render import outlines
+
+    rng = np.random.default_rng(3)
+    for shape in ((1, 7), (9, 1), (40, 53)):
+        labels = rng.integers(0, 5, shape)
+        labels[rng.random(shape) < 0.4] = 0
+        inner, outer = outlines(labels)
+        assert np.array_equal(inner, find_boundaries(labels, mode="inner") & (labels > 0))
+        assert np.array_equal(outer, find_boundaries(labels, mode="outer") & (labels == 0))
+
+
+def test_screen_jpeg_and_kept_preview_draw_the_same_overlay(tmp_path: Path) -> None:
+    with open_test_scene(tmp_path) as scene:
+        extraction = make_extraction(scene)
+        png = render_overlay(scene, extraction, tmp_path / "overlay.png")
+        kept = preview_image(scene)
+        again = render_overlay(scene, extraction, tmp_path / "again.png", preview=kept)
+        jpg = render_overlay(scene, extraction, tmp_path / "view.jpg", preview=kept)
+        with pytest.raises(ValueError, match="does not fit"):
+            render_overlay(scene, extraction, tmp_path / "bad.png", preview=kept, max_size=10)
+    with Image.open(png) as a, Image.open(again) as b, Image.open(jpg) as c:
+        assert c.format == "JPEG" and c.size == a.size
+        full, same, lossy = (np.asarray(i.convert("RGB"), dtype=float) for i in (a, b, c))
+    assert np.array_equal(full, same)  # a kept preview changes nothing
+    assert np.abs(full - lossy).mean() < 3.0  # 4:4:4 JPEG: faithful to the lossless picture

@@ -46,3 +46,36 @@ def test_files_with_overviews_are_left_to_gdal(tmp_path: Path) -> None:
 def test_nearest_picks_stay_in_range() -> None:
     picks = nearest_picks(10, 3)
     assert picks.tolist() == [1, 5, 8] and nearest_picks(5, 5).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_scene_decimated_reads_equal_gdal_and_decode_each_file_once(tmp_path, monkeypatch) -> None:
+    """Scene.read/valid(out_shape=...) on a plain tiled file: GDAL's nearest pixels, one pass per file."""
+    from helpers import write_geotiff
+
+    from spex.io import decimate as decimate_module
+    from spex.io import open_scene
+
+    rng = np.random.default_rng(4)
+    data = rng.integers(1, 4000, (4, 300, 260)).astype(np.uint16)
+    data[:, :20, :30] = 0  # nodata corner
+    path = write_geotiff(tmp_path / "t.tif", data, nodata=0, tiled=True, blockxsize=64, blockysize=64,
+                         descriptions=("blue", "green", "red", "nir"))
+    passes: list[int] = []
+    real = decimate_module.decimated_read
+
+    def counted(ds, indexes, *args, **kwargs):
+        passes.append(len(indexes))
+        return real(ds, indexes, *args, **kwargs)
+
+    monkeypatch.setattr(decimate_module, "decimated_read", counted)
+    with open_scene(path) as scene:
+        cube = scene.read(["red", "nir"], out_shape=(70, 50))
+        valid = scene.valid(out_shape=(70, 50))
+        # the same bands through GDAL's own decimation (the path without the prefetch)
+        gdal = [scene._raw_band(scene.band_names.index(b), None, (70, 50)) for b in ("red", "nir")]
+    assert passes == [4, 4]  # read(): one pass for the bands and validity; valid(): one pass
+    for k, (arr, bad) in enumerate(gdal):
+        band = scene._sources[scene.band_names.index(("red", "nir")[k])].scaling.apply(arr)
+        band[bad | ~valid] = np.nan
+        assert np.array_equal(cube[k], band, equal_nan=True)
+    assert not valid[:4, :5].any() and valid[20:, 10:].all()

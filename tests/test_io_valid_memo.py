@@ -71,9 +71,9 @@ def test_read_after_valid_reads_only_the_requested_bands(virginia: Scene, monkey
     calls: list[int] = []
     raw = Scene._raw_band
 
-    def counted(self: Scene, i: int, window: Window | None, out_shape: tuple[int, int] | None):
+    def counted(self: Scene, i: int, window: Window | None, out_shape: tuple[int, int] | None, pre=None):
         calls.append(i)
-        return raw(self, i, window, out_shape)
+        return raw(self, i, window, out_shape, pre)
 
     monkeypatch.setattr(Scene, "_raw_band", counted)
     cube = virginia.read(["red", "nir"], window=Window(10, 20, 30, 40))
@@ -96,7 +96,7 @@ def test_decimated_validity_comes_from_the_memo_once_built(virginia: Scene, monk
     full = virginia.valid()
     calls: list[int] = []
     real = Scene._raw_band
-    monkeypatch.setattr(Scene, "_raw_band", lambda self, i, w, o: calls.append(i) or real(self, i, w, o))
+    monkeypatch.setattr(Scene, "_raw_band", lambda self, i, w, o, pre=None: calls.append(i) or real(self, i, w, o, pre))
     after = virginia.valid(out_shape=(50, 50))
     assert calls == []  # answered from the memo, no band read
     rows = ((np.arange(50) + 0.5) * full.shape[0] / 50).astype(int)

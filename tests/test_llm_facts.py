@@ -52,6 +52,10 @@ def test_region_counts_and_places_are_checked() -> None:
     ok = check_explanation("The water covers 12.47 ha in 4 regions. The largest lies in the top-left of the scene.",
                            facts)
     assert ok.source == "llm"
+    # place words that name no 3x3 cell at all are never facts
+    nonsense = check_explanation("The water covers 12.47 ha in 4 regions. It lies between the top-bottom edge and "
+                                 "the middle-top of the scene.", facts)
+    assert {"top-bottom", "middle-top"} <= set(nonsense.unverified) and "the top-bottom edge" not in nonsense.text
 
 
 def test_repeated_sentences_are_kept_once() -> None:

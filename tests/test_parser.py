@@ -233,3 +233,10 @@ def test_more_dialogue_phrasings() -> None:
     assert parse_instruction("which bands did you use?", WATER_2HA).question == "evidence"
     with pytest.raises(InstructionError, match="needs a size"):
         parse_instruction("get rid of the small ones", WATER_2HA)
+
+
+@pytest.mark.parametrize("text", ["show me the reservoir", "detect the reservoirs", "extract the dam reservoir"])
+def test_a_reservoir_is_the_water_class_not_the_lake_part(text: str) -> None:
+    # a dammed valley is dendritic and, cut by the frame, sea-sized: the shape rules would drop it
+    request = parse_instruction(text).request
+    assert request.targets == ("water",) and request.parts == () and request.drop_parts == ()

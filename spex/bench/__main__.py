@@ -1,6 +1,7 @@
 """``python -m spex.bench accuracy|scale ...``: print a benchmark table.
 
 * ``accuracy [--data DIR] [--out DIR]``: engine vs single-index baseline on the labelled scenes.
+* ``unseen [--data DIR]``: SPEX refiner vs engine vs auto on the Landsat-5 polygons (``$SPEX_LSAT_POLYGONS``).
 * ``clouds [--data DIR]``: cloud / haze / shadow per source (spectral, auto) and scene, IoU vs eo-learn CLM.
 * ``scale [--size 2048 4096 10240] [--bands 6|13|4] [--steps floor,cli,...] [--workdir DIR] [--gdal-cache MB]``: wall
   time, CPU time and peak memory of each pipeline step on large synthetic scenes.
@@ -11,9 +12,20 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from spex.errors import SpexError
+
+
+def _print_table(make: Callable[[], str]) -> int:
+    """Print the table ``make`` builds; a SpexError (missing data...) is one line on stderr, exit 2."""
+    try:
+        print(make())
+    except SpexError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     cl = sub.add_parser("clouds", help="cloud / haze / shadow share per source and scene, IoU vs eo-learn CLM")
     cl.add_argument("--data", default=None, help="data folder (default $SPEX_DATA or /work/shared/data)")
     cl.add_argument("-v", "--verbose", action="store_true")
+    un = sub.add_parser("unseen", help="SPEX refiner vs engine vs auto on the Landsat-5 polygons (never trained on)")
+    un.add_argument("--data", default=None, help="data folder (default $SPEX_DATA or /work/shared/data)")
+    un.add_argument("-v", "--verbose", action="store_true")
     co = sub.add_parser("corpus", help="share of the phrasing corpus a reader holds, per kind")
     co.add_argument("--reader", choices=("rule", "model"), default="rule")
     co.add_argument("-v", "--verbose", action="store_true")
@@ -68,12 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_args(args)
     if args.bench == "clouds":
         from spex.bench.clouds import format_clouds, run_clouds
-        try:
-            print(format_clouds(run_clouds(Path(args.data) if args.data else None)))
-        except SpexError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+        return _print_table(lambda: format_clouds(run_clouds(Path(args.data) if args.data else None)))
+    if args.bench == "unseen":
+        from spex.bench.unseen import format_unseen, run_unseen
+        return _print_table(lambda: format_unseen(run_unseen(Path(args.data) if args.data else None)))
     if args.bench == "corpus":
         from spex.bench.corpus import main as corpus_main
         return corpus_main(args.reader)

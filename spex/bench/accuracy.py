@@ -9,7 +9,8 @@ rstoolbox files are GPL-3 and are only read here).
   (CLM) marks cloudy are reported but flagged and left out of the mean.
 * spyndex: 120 labelled Landsat 8 spectra as a 120 x 1 scene: per-class recall and
   precision of the class rules (water / vegetation / built).
-* Landsat 5 TM DN calibrated with its MTL (no labels): class fractions + overlays.
+* Landsat 5 TM DN calibrated with its MTL: IoU of water / forest / cleared / fallow inside
+  RStoolbox's polygons where the user has them (``$SPEX_LSAT_POLYGONS``), class fractions, overlays.
 * Unlabelled scenes (Virginia S2, Olinda L7, Haiti RGBN, Rotterdam 4-band): overlays
   for visual checks.
 
@@ -199,20 +200,56 @@ def _precision(pred: np.ndarray, gt: np.ndarray) -> float:
     return float((pred & gt).sum() / pred.sum()) if pred.sum() else float("nan")
 
 
+#: RStoolbox's Landsat-5 training polygon classes -> (label code, SPEX class).
+LSAT_CLASSES: dict[str, tuple[int, str]] = {"water": (1, "water"), "forest": (2, "forest"),
+                                            "cleared": (3, "cleared"), "fallen_dry": (4, "fallow")}
+#: Environment variable naming the Landsat-5 polygons (.rds or vector file), when not in the data folder.
+LSAT_POLYGONS_ENV = "SPEX_LSAT_POLYGONS"
+
+
+def _lsat_polygons(folder: Path) -> Path | None:
+    """``$SPEX_LSAT_POLYGONS``, else RStoolbox's ``trainingPolygons_lsat`` next to the scene, if present."""
+    if os.environ.get(LSAT_POLYGONS_ENV):
+        return Path(os.environ[LSAT_POLYGONS_ENV])
+    for name in ("raw/trainingPolygons_lsat.rds", "lsat_training_polygons.gpkg"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
 def bench_landsat5(data: Path, out: Path | None) -> list[Row]:
-    """Landsat 5 TM DN calibrated from its MTL (no labels): class fractions of the valid scene."""
+    """Landsat 5 TM DN calibrated from its MTL: IoU per class inside RStoolbox's polygons when they are at
+    hand (see :mod:`spex.bench.polygons`), and the class fractions of the valid scene."""
+    from spex.bench.polygons import rasterize_classes, read_class_polygons
+
     folder = data / "rstoolbox"
     rows = []
     with open_scene(folder / "lsat_LT05_7band_dn.tif", mtl=folder / "raw" / "LT52240631988227CUB02_MTL.txt") as scene:
         cache = IndexCache(scene)
+        polygons = _lsat_polygons(folder)
+        if polygons is None:
+            logger.warning("Landsat-5 polygons not found (set %s to trainingPolygons_lsat.rds): no IoU",
+                           LSAT_POLYGONS_ENV)
+        else:
+            codes = {name: code for name, (code, _) in LSAT_CLASSES.items()}
+            with rasterio.open(folder / "lsat_LT05_7band_dn.tif") as ds:
+                labels = rasterize_classes(read_class_polygons(polygons), codes, shape=ds.shape,
+                                           transform=ds.transform, bounds=ds.bounds)
+            labelled = labels > 0
+            for code, target in LSAT_CLASSES.values():
+                gt = labels == code
+                pred = _engine(scene, cache, target)
+                b = iou(_baseline(cache, target), gt, labelled) if target in BASELINE else float("nan")
+                rows.append(Row("Landsat 5 TM polygons", target, "IoU", iou(pred, gt, labelled), b, int(gt.sum()),
+                                f"P {_precision(pred & labelled, gt):.3f} R {_recall(pred, gt):.3f}"))
         n_valid = max(int(cache.valid().sum()), 1)
         for target in ("water", "forest", "built"):
             e = float(_engine(scene, cache, target).sum()) / n_valid
             b = float(_baseline(cache, target).sum()) / n_valid
             rows.append(Row("Landsat 5 TM (MTL)", target, "fraction", e, b, 0,
-                            "no labels; calibrated=" + str(scene.calibrated)))
+                            "calibrated=" + str(scene.calibrated)))
         if out is not None:
-            _overlays(scene, cache, out / "landsat5", ("water", "forest", "built"))
+            _overlays(scene, cache, out / "landsat5", ("water", "forest", "cleared", "fallow", "built"))
     return rows
 
 

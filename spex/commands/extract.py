@@ -116,7 +116,7 @@ def run(args: argparse.Namespace, on_result=None) -> int:
         if intent.kind != "extract" or intent.request is None:
             raise InstructionError(f"--query must ask for a class to extract (understood a {intent.kind!r} "
                                    "request); e.g. 'extract the water bodies larger than 2 ha'.")
-        cache = IndexCache(scene, window_size=args.tile_size)
+        cache = IndexCache(scene, window_size=args.tile_size, one_shot=True)  # one extraction: free maps early
         step("extracting")
         if backend is None:
             extraction = extract(scene, intent.request, cache)

@@ -64,6 +64,9 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
     valid = cache.valid()
 
     check_limits(request, ctx)  # an index the scene cannot compute is refused, with the bands it needs
+    # Cloud, haze and shadow first (memoised; every class and the caveats read them): the cloud model's
+    # working memory (~300 MB) is then spent while only the validity mask is held, not on top of class maps.
+    ctx.obstruction()
     limited = [evaluate_with_limits(t, ctx, request) for t in request.targets]  # user thresholds (limits.py)
     results = [r for r, _ in limited]
     if refine is not None:
@@ -90,6 +93,10 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
                                         pixel_area_m2=float(scene.pixel_area_m2), georeferenced=scene.crs is not None)
         union &= ~water | kept
 
+    if cache.one_shot:  # a one-shot run: only the primary indices and the masks are read from here on
+        keep = {r.index for r in results}
+        cache.release(keep)
+        ctx.release(keep)
     pixel_area = float(scene.pixel_area_m2)
     active = [(r.target, r.mask & union) for r in results if r.target not in refused]
     class_map = None

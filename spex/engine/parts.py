@@ -12,7 +12,8 @@ differs is the geometry of the connected region. Every rule here is stated to th
 - sea: touches the image edge or the edge of the valid data, is not river-shaped, and covers at
   least ``SEA_MIN_AREA_M2`` (``SEA_MIN_SCENE_FRACTION`` of the valid pixels when the scene is not
   georeferenced): a lake cut by the frame is usually smaller; a river reaching the frame is thin.
-- lake: every other water region (ponds and reservoirs included).
+- lake: every other water region (ponds included; a reservoir is asked for as water: dammed valleys
+  are dendritic and often cut by the frame, so shape cannot name them).
 
 Regions are 8-connected, as in :mod:`spex.engine.postprocess`; a river that flows into the sea is
 one connected body with it and counts as sea.
@@ -50,7 +51,7 @@ PART_RULES: Final[dict[str, str]] = {
     "rivers": (f"rivers = river-shaped water regions: at least {RIVER_MIN_ELONGATION:g} times longer than their "
                f"widest width, at most {RIVER_MAX_WIDTH_M / 1000:g} km wide (georeferenced scenes) and at least "
                f"{RIVER_MIN_LENGTH_PX:g} px long"),
-    "lakes": "lakes = water regions that are neither sea nor river-shaped (ponds and reservoirs included)",
+    "lakes": "lakes = water regions that are neither sea nor river-shaped (ponds included)",
 }
 
 _EIGHT: Final[np.ndarray] = np.ones((3, 3), dtype=bool)

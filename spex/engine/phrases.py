@@ -122,10 +122,12 @@ def _phrase(m: re.Match[str], low: float | None, high: float | None) -> IndexPhr
 # ----------------------------------------------------------------------------- parts of the water
 
 #: Part nouns -> part (spex.engine.request.PARTS). "dry river bed" is bare soil and "sea ice" snow.
+#: "Reservoir" is no part: a dammed valley is dendritic (river-shaped by geometry) and, cut by the
+#: frame, as large as a sea, so the shape rules would drop it; it asks for the water class itself.
 _PART_NOUNS: Final[tuple[tuple[str, str], ...]] = (
     (r"(?:open )?seas?(?! ice)|oceans?|(?:the )?coastal waters?|bays?|estuar(?:y|ies)", "sea"),
     (r"(?<!dry )(?<!dried )(?<!exposed )(?:rivers?|streams?|creeks?|canals?|channels?)(?![ -]?beds?)", "rivers"),
-    (r"lakes?|ponds?|reservoirs?", "lakes"),
+    (r"lakes?|ponds?", "lakes"),
 )
 _PART = r"\b(?:" + "|".join(f"(?:{pattern})" for pattern, _ in _PART_NOUNS) + r")\b"
 _NOT = (r"\b(?:but not|not|without|excluding|exclude|except(?: for)?|minus|other than|apart from|leave out|leaving out|"

@@ -17,7 +17,7 @@ from spex.engine.classes import class_totals, region_classes
 from spex.engine.parser import QUESTION_KINDS, parse_question
 from spex.engine.request import TARGET_LABELS
 from spex.engine.result import ClassEvidence, Extraction
-from spex.engine.rules.context import MASK_FEATURES
+from spex.engine.rules.context import MASK_FEATURES, OBSTRUCTION_CLASSES
 from spex.engine.shares import SUBCLASS_OF, ShareTable
 from spex.engine.vocabulary import EXAMPLES, SUPPORTED_SUMMARY
 from spex.errors import InstructionError
@@ -59,6 +59,26 @@ def region_lonlat(region: RegionAttributes, scene: Scene) -> tuple[float, float]
 
 def _label(extraction: Extraction) -> str:
     return " + ".join(TARGET_LABELS[t] for t in extraction.request.targets)
+
+
+def _empty_hint(extraction: Extraction) -> str:
+    """What to make of an empty result.
+
+    Why: cloud, shadow and haze come from a mask source without an adjustable threshold, so
+    'looser' changes nothing; and an empty obstruction mask is an answer in itself (the scene
+    looks clear), unless the user's own filters removed what there was.
+    """
+    request = extraction.request
+    if not all(t in OBSTRUCTION_CLASSES for t in request.targets):
+        return "Try 'looser', or remove a filter."
+    filtered = (request.min_area_m2 is not None or request.max_area_m2 is not None or request.keep_largest is not None
+                or request.region is not None or request.drop_border or bool(request.exclude))
+    if filtered:
+        return "None is left after your filters; remove a filter to see all of it."
+    sources = list(dict.fromkeys(ev.threshold_method for ev in extraction.evidence
+                                 if ev.target in OBSTRUCTION_CLASSES and ev.threshold_method))
+    checked = f" (checked by {', '.join(sources)})" if sources else ""
+    return f"The scene looks clear of {_label(extraction)}{checked}."
 
 
 def _region_rows(regions: Sequence[RegionAttributes], scene: Scene,
@@ -153,7 +173,7 @@ def explain(extraction: Extraction, scene: Scene) -> str:
         lines += ["**Parts of the water:** " + " ".join(part_rules), ""]
     if n == 0:
         lines.append(f"**Found no {label}** matching the request in this scene (0 px of "
-                     f"{extraction.valid_pixels:,} valid pixels). Try 'looser', or remove a filter.")
+                     f"{extraction.valid_pixels:,} valid pixels). {_empty_hint(extraction)}")
     else:
         lines.append(f"**Found {n} region{'s' if n != 1 else ''} of {label}**: {total} in total, "
                      f"{pct:.1f} % of the valid scene ({extraction.selected_pixels:,} of "

@@ -120,13 +120,15 @@ def _scan(scene: object, valid: np.ndarray, calibrated: bool, window_size: int) 
             n_oor += int(bad.sum())
             ok = ok & ~clipped & ~bad
             usable[rs, cs] = ok
-            sel = block[:, ok].astype(np.float64)
-            if sel.size:
-                s += sel.sum(axis=1)
-                s2 += (sel * sel).sum(axis=1)
-                count += sel.shape[1]
-                lo = np.fmin(lo, sel.min(axis=1))
-                hi = np.fmax(hi, sel.max(axis=1))
+            n_ok = int(np.count_nonzero(ok))
+            if n_ok:
+                for b, band in enumerate(block):  # a float64 copy of one band at a time (row sums, same values)
+                    v = band[ok].astype(np.float64)
+                    s[b] += v.sum()
+                    s2[b] += (v * v).sum()
+                    lo[b] = np.fmin(lo[b], v.min())
+                    hi[b] = np.fmax(hi[b], v.max())
+                count += n_ok
     out = SceneSanity(n_valid=n_valid, n_clipped=n_clip, n_out_of_range=n_oor, n_slightly_negative=n_neg)
     if count:
         mean = s / count

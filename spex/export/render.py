@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 from scipy import ndimage
-from skimage.segmentation import find_boundaries
 
 from spex.bands import WAVELENGTHS_NM
 from spex.engine.request import TARGET_LABELS
@@ -31,8 +30,8 @@ if TYPE_CHECKING:
     from spex.io import Scene
 
 __all__ = [
-    "Preview", "choose_display_bands", "downsample_labels", "format_area", "output_shape", "preview_image",
-    "render_overlay", "render_preview",
+    "Preview", "choose_display_bands", "downsample_labels", "format_area", "outlines", "output_shape",
+    "preview_image", "render_overlay", "render_preview",
 ]
 
 logger = logging.getLogger(__name__)
@@ -47,6 +46,8 @@ FILL_ALPHA: Final[float] = 0.45
 _MAX_STRETCH_SAMPLES: Final[int] = 1_000_000
 #: PNG text key holding the number of image rows above the caption strip (read by spex.viz).
 PNG_IMAGE_ROWS_KEY: Final[str] = "spex:image_rows"
+#: JPEG quality of on-screen overlays (4:4:4 chroma: 1-px coloured outlines do not bleed).
+SCREEN_JPEG_QUALITY: Final[int] = 90
 
 _LAST_RESORT: Final[frozenset[str]] = frozenset({"thermal", "cirrus", "watervapour"})
 _TRUE_COLOUR: Final[tuple[str, str, str]] = ("red", "green", "blue")
@@ -191,15 +192,25 @@ def _enlarge(image: np.ndarray, min_size: int) -> tuple[np.ndarray, int]:
 
 
 def _save_png(image: np.ndarray, path: Path, text: dict[str, str]) -> Path:
+    """Lossless PNG with ``text`` chunks; a ``.jpg``/``.jpeg`` path gets a fast on-screen JPEG instead.
+
+    Why JPEG for the screen: deflating a 1020² photo-like overlay takes ~0.25 s (PNG barely
+    compresses satellite texture), JPEG at 4:4:4 ~0.01 s with outlines and numbers intact. It
+    carries no text chunks, so maps and downloads keep using the PNG.
+    """
     path = Path(path)
-    info = PngImagePlugin.PngInfo()
-    for key, value in text.items():
-        info.add_text(key, value)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() in (".jpg", ".jpeg"):
+            Image.fromarray(image).convert("RGB").save(path, format="JPEG", quality=SCREEN_JPEG_QUALITY,
+                                                       subsampling=0)
+            return path
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
         Image.fromarray(image).save(path, format="PNG", pnginfo=info, optimize=False, compress_level=6)
     except OSError as exc:
-        raise ExportError(f"cannot write PNG {path}: {exc}") from exc
+        raise ExportError(f"cannot write picture {path}: {exc}") from exc
     return path
 
 
@@ -241,6 +252,25 @@ def _printable(text: str, unicode_ok: bool) -> str:
     if unicode_ok:
         return text
     return "".join(_ASCII_FALLBACK.get(ch, ch) for ch in text)
+
+
+def outlines(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(inner, outer) outlines of labelled regions: pixels with a 4-neighbour of another label.
+
+    inner = such pixels inside a region, outer = such background (0) pixels. Equal to
+    ``skimage.segmentation.find_boundaries`` in modes "inner" / "outer" intersected with the
+    foreground / background, with four array comparisons instead of two grey dilations and
+    erosions each (~10x faster on a 1020² picture: it is on every chat turn's critical path).
+    """
+    edge = np.zeros(labels.shape, dtype=bool)
+    rows = labels[1:, :] != labels[:-1, :]
+    edge[1:, :] |= rows
+    edge[:-1, :] |= rows
+    cols = labels[:, 1:] != labels[:, :-1]
+    edge[:, 1:] |= cols
+    edge[:, :-1] |= cols
+    foreground = labels > 0
+    return edge & foreground, edge & ~foreground
 
 
 def _interior_point(region_mask: np.ndarray) -> tuple[int, int]:
@@ -368,13 +398,17 @@ def class_legend(extraction: Extraction, georef: bool) -> list[tuple[tuple[int, 
 
 
 def render_overlay(scene: Scene, extraction: Extraction, path: Path, *, false_colour: bool = False,
-                   max_size: int = 1024, min_size: int = 512, top_n: int = 10) -> Path:
-    """Write the preview with the mask drawn on top; returns ``path``.
+                   max_size: int = 1024, min_size: int = 512, top_n: int = 10,
+                   preview: Preview | None = None) -> Path:
+    """Write the preview with the mask drawn on top (PNG; a ``.jpg`` path: fast JPEG); returns ``path``.
 
     The ``top_n`` largest regions get distinct colours and numbered tags (#1 = largest, the
     numbering of the reply and the GeoJSON ``rank``); other regions use the class colour.
     Every region has an opaque outline over a semi-transparent fill. A caption strip states
     class, region count, total area and the bands shown.
+
+    ``preview``: the scene's :func:`preview_image` for these settings, when the caller keeps one
+    (refinement turns redraw the same background; reading and stretching it again costs ~50 ms).
 
     Raises:
         ExportError: when the mask does not match the scene grid or the file cannot be written.
@@ -382,18 +416,21 @@ def render_overlay(scene: Scene, extraction: Extraction, path: Path, *, false_co
     if extraction.labels.shape != (scene.height, scene.width):
         raise ExportError(f"labels shape {extraction.labels.shape} does not match the scene grid "
                           f"({scene.height}, {scene.width})")
-    preview = preview_image(scene, false_colour=false_colour, max_size=max_size)
+    if preview is None:
+        preview = preview_image(scene, false_colour=false_colour, max_size=max_size)
+    elif preview.valid.shape != output_shape(scene.height, scene.width, max_size):
+        raise ValueError(f"preview of shape {preview.valid.shape} does not fit this scene at max_size {max_size}")
     small = downsample_labels(extraction.labels, preview.valid.shape)
     ranked = [r.label for r in extraction.regions]
     max_label = int(max(int(small.max(initial=0)), max(ranked, default=0)))
     table = region_colour_table(ranked, max_label, targets=extraction.request.targets, top_n=top_n)
-    colours = table[small]
     selected = small > 0
+    colours = table[small[selected]]  # only where drawn: a full-picture gather is ~3 M lookups
     merged = extraction.class_map is not None and len(extraction.request.targets) > 1
     if merged:  # several classes: colour by class (legend in the caption), numbers still rank the regions
         ctable = class_colour_table(extraction.request.targets)
         small_classes = downsample_labels(extraction.class_map, preview.valid.shape)
-        colours = ctable[small_classes]
+        colours = ctable[small_classes[selected]]
         from spex.engine.classes import region_classes
 
         region_class = region_classes(extraction)
@@ -402,21 +439,19 @@ def render_overlay(scene: Scene, extraction: Extraction, path: Path, *, false_co
             if region.label < table.shape[0]:
                 table[region.label] = ctable[k]
 
-    rgb = preview.rgb.astype(np.float32)
-    rgb[selected] = (1.0 - FILL_ALPHA) * rgb[selected] + FILL_ALPHA * colours[selected]
-    image = rgb.astype(np.uint8)
+    image = preview.rgb.copy()
+    blend = (1.0 - FILL_ALPHA) * image[selected].astype(np.float32) + FILL_ALPHA * colours
+    image[selected] = blend.astype(np.float32).astype(np.uint8)  # via float32 as ever: same pixels
     image, factor = _enlarge(image, min_size)
     big_labels = np.repeat(np.repeat(small, factor, axis=0), factor, axis=1) if factor > 1 else small
+    inner, outer = outlines(big_labels)
+    image[outer] = (image[outer] * 0.35).astype(np.uint8)  # dark halo keeps outlines crisp on bright ground
     if merged:
         big_classes = (np.repeat(np.repeat(small_classes, factor, axis=0), factor, axis=1) if factor > 1
                        else small_classes)
-        big_colours = ctable[big_classes]
+        image[inner] = ctable[big_classes[inner]]
     else:
-        big_colours = table[big_labels]
-    inner = find_boundaries(big_labels, mode="inner") & (big_labels > 0)
-    outer = find_boundaries(big_labels, mode="outer") & (big_labels == 0)
-    image[outer] = (image[outer] * 0.35).astype(np.uint8)  # dark halo keeps outlines crisp on bright ground
-    image[inner] = big_colours[inner]
+        image[inner] = table[big_labels[inner]]
 
     pil = Image.fromarray(image)
     font_size = max(12, min(18, pil.width // 55))

@@ -14,11 +14,13 @@ different values) and not for masks (a mask band may be derived differently).
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
+
 import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-__all__ = ["nearest_picks", "can_decimate_by_blocks", "decimated_read"]
+__all__ = ["nearest_picks", "can_decimate_by_blocks", "decimated_read", "decimated_reads"]
 
 
 def nearest_picks(n_src: int, n_dst: int) -> np.ndarray:
@@ -68,4 +70,23 @@ def decimated_read(ds: rasterio.io.DatasetReader, indexes: list[int], out_shape:
             c0, c1 = int(src_c[0]), int(src_c[-1]) + 1
             part = ds.read(indexes, window=Window(c0, r0, c1 - c0, r1 - r0))
             out[:, out_r[0]:out_r[-1] + 1, out_c[0]:out_c[-1] + 1] = part[:, src_r - r0][:, :, src_c - c0]
+    return out
+
+
+def decimated_reads(requests: Iterable[tuple[Hashable, rasterio.io.DatasetReader, int]], out_shape: tuple[int, int],
+                    window: Window | None = None) -> dict[Hashable, np.ndarray]:
+    """``{key: band}`` for ``(key, dataset, band index)`` requests, each dataset decoded once for all its bands.
+
+    Requests on datasets :func:`can_decimate_by_blocks` rejects are left out (the caller reads those
+    through GDAL). Why one pass per dataset: a pixel-interleaved block holds every band, so reading
+    the bands one by one decodes the whole file once per band.
+    """
+    groups: dict[int, tuple[rasterio.io.DatasetReader, list[tuple[Hashable, int]]]] = {}
+    for key, ds, index in requests:
+        if can_decimate_by_blocks(ds):
+            groups.setdefault(id(ds), (ds, []))[1].append((key, index))
+    out: dict[Hashable, np.ndarray] = {}
+    for ds, members in groups.values():
+        cube = decimated_read(ds, [index for _, index in members], out_shape, window)
+        out.update((key, band) for (key, _), band in zip(members, cube, strict=True))
     return out

@@ -76,7 +76,12 @@ def open_raster(path: Path, stack: ExitStack) -> rasterio.io.DatasetReader:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RioNotGeoreferencedWarning)
-            ds = stack.enter_context(rasterio.open(path))
+            ds = rasterio.open(path)
+        # Not ``stack.enter_context(ds)``: a dataset's __enter__ enters a rasterio.Env in the calling
+        # thread's local state, and its exit then fails in any other thread ("No GDAL environment exists")
+        # and leaks the Env in the opening one. Sessions open a scene in one worker thread and close it in
+        # another, so the dataset is only closed here (rasterio.open sets up GDAL by itself).
+        stack.callback(ds.close)
     except RasterioError as exc:
         msg = str(exc)
         if "not recognized" in msg or "not a supported" in msg.lower():

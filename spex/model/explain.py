@@ -122,11 +122,14 @@ def stream_explanation(llm, words: str, facts: Sequence[Fact], *, scene_text: st
 
 
 _SENT = re.compile(r"(?<=[.!?])\s+")
-_PLACE = re.compile(r"\b(?:(?:top|middle|bottom)-(?:left|center|centre|right)|center|centre)\b", re.IGNORECASE)
+#: Any two place words joined by a hyphen: the 3x3 cells ("top-left" ... "bottom-right") and the
+#: nonsense pairs a small model also writes ("top-bottom", "middle-top"), which no fact ever holds.
+_PLACE = re.compile(r"\b(?:(?:top|middle|bottom|left|right|center|centre)-(?:top|middle|bottom|left|right|center|"
+                    r"centre)|center|centre)\b", re.IGNORECASE)
 
 
 def unsupported_claims(sentence: str, facts: Sequence[Fact]) -> list[str]:
-    """Places a sentence names that no fact holds (a 3x3 cell with no selected region in it)."""
+    """Places a sentence names that no fact holds: a 3x3 cell with no selected region, or no cell at all."""
     known = " ".join(f.text.lower() for f in facts).replace("centre", "center")
     return [m.group(0) for m in _PLACE.finditer(sentence)
             if not re.search(r"(?<![a-z-])" + re.escape(m.group(0).lower().replace("centre", "center"))

@@ -3,12 +3,16 @@
 A chat session keeps one :class:`IndexCache` per scene, so refinements ("stricter",
 "only the north", "undo") never re-read the files: each map is computed once, window
 by window, and kept as a full-size float32 (or bool) array.
+
+A one-shot run (the ``extract`` CLI) opts in to ``one_shot=True``: once the class rules have run,
+the extraction releases the maps no later step reads (:meth:`IndexCache.release`), so peak memory
+holds the primary index maps and masks, not every band and test index the rules touched.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,15 +49,19 @@ class IndexCache:
     Args:
         scene: an open :class:`spex.io.Scene` (or anything with the same protocol).
         window_size: tile size passed to ``scene.windows``.
+        one_shot: this cache serves a single extraction (CLI): :func:`spex.engine.extract` releases
+            the maps it will not read again once the rules have run. A chat keeps the default (False)
+            so refinements re-use every map.
 
     Notes:
         Each map costs ``4 * width * height`` bytes (bool maps a quarter of that); see
         :meth:`nbytes`. Maps are returned as read-only arrays shared with the cache.
     """
 
-    def __init__(self, scene: SceneLike | Any, window_size: int = 1024) -> None:
+    def __init__(self, scene: SceneLike | Any, window_size: int = 1024, *, one_shot: bool = False) -> None:
         self.scene = scene
         self.window_size = int(window_size)
+        self.one_shot = bool(one_shot)
         self._maps: dict[str, np.ndarray] = {}
         self._derived: dict[str, Any] = {}
 
@@ -132,6 +140,20 @@ class IndexCache:
                    if isinstance(a, np.ndarray)]
         return sum(a.nbytes for a in (*self._maps.values(), *derived))
 
+    def release(self, keep_indices: Collection[str] = ()) -> int:
+        """Drop every band and index map except the validity mask and ``keep_indices``; bytes freed.
+
+        Why: a one-shot extraction reads the bands and test indices only inside the class rules; after
+        them only the primary indices (region means, evidence) and the masks are read. Memoised results
+        (rule masks, cloud and shadow) stay. A map asked for again is recomputed, identically.
+        """
+        keep = {"valid", *(f"index:{resolve_index(n).name}" for n in keep_indices if _is_index(n))}
+        drop = [k for k in self._maps if k not in keep]
+        freed = sum(self._maps[k].nbytes for k in drop)
+        for k in drop:
+            del self._maps[k]
+        return freed
+
     def clear(self) -> None:
         """Drop every cached map and memoised result (e.g. when memory is short)."""
         self._maps.clear()
@@ -169,6 +191,14 @@ class IndexCache:
                 data.update(zip(to_read, cube, strict=True))
             out[sl] = fn(data)
         return _freeze(out)
+
+
+def _is_index(name: str) -> bool:
+    try:
+        resolve_index(name)
+    except (ValueError, KeyError):
+        return False
+    return True
 
 
 def _slices(w: Window) -> tuple[slice, slice]:

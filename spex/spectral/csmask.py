@@ -11,6 +11,10 @@ Measured on the scenes at hand (see the issue note): IoU 1.00 against eo-learn's
 its haze date and its thick-cloud date, 0 % cloud on the three clear dates and on the cloud-free
 Virginia scene when run at 30 m (at 10 m it marked 1.5 % cloud, 3.8 % shadow there), hence the
 block averaging to ~``MODEL_PIXEL_M`` before inference.
+
+Memory: the block means can be accumulated from the scene window by window (:class:`SceneBands`,
+windows aligned to the block size, so every block mean is the one of the full-scene map), and the
+model runs one tile row at a time (:mod:`spex.spectral.csmask_tiles`); no full-scene band is needed.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
+from rasterio.windows import Window
 
-__all__ = ["MODEL_PIXEL_M", "ModelMasks", "csmask_available", "csmask_masks"]
+__all__ = ["MODEL_PIXEL_M", "ModelMasks", "SceneBands", "csmask_available", "csmask_masks"]
 
 #: The models were trained on ~30 m pixels; finer scenes are block-averaged to about this size.
 MODEL_PIXEL_M: Final[float] = 30.0
@@ -42,6 +47,21 @@ class ModelMasks:
     shadow: np.ndarray
     model: str
     factor: int
+
+
+@dataclass(frozen=True)
+class SceneBands:
+    """Bands of an open scene, read window by window instead of as full-scene maps.
+
+    ``names`` maps the model's band names (blue, ..., nir, swir1, swir2) to the scene's (e.g. nir08).
+    """
+
+    scene: Any
+    names: Mapping[str, str]
+    window_size: int = 1024
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
 
 
 def csmask_available() -> bool:
@@ -66,11 +86,50 @@ def _expand(a: np.ndarray, f: int, shape: tuple[int, int]) -> np.ndarray:
     return np.repeat(np.repeat(a, f, axis=0), f, axis=1)[:shape[0], :shape[1]] if f > 1 else a
 
 
-def csmask_masks(bands: Mapping[str, np.ndarray], valid: np.ndarray, pixel_m: float | None, *,
+def _coarse_from_maps(bands: Mapping[str, np.ndarray], names: Sequence[str], valid: np.ndarray,
+                      f: int) -> np.ndarray:
+    """(h', w', bands) float32 block means of full-scene maps (NaN = invalid)."""
+    return np.stack([_block_mean(np.where(valid, bands[b], np.nan).astype(np.float32), f) for b in names], axis=-1)
+
+
+def _spans(n: int, size: int, f: int) -> list[tuple[int, int]]:
+    """[start, end) spans of ``size`` (a multiple of ``f``) covering 0..n, none under two blocks when n allows.
+
+    Why two blocks: numpy reduces a (1, f, k, f) block view in another order than a (m, f, k, f) one,
+    which may change the float32 mean in its last bit; the full-scene map has many blocks per axis.
+    """
+    starts = list(range(0, n, size))
+    if len(starts) > 1 and n - starts[-1] <= f:
+        starts.pop()   # the last span would be one block: the one before it takes it
+    return list(zip(starts, [*starts[1:], n], strict=True))
+
+
+def _coarse_from_scene(src: SceneBands, names: Sequence[str], f: int) -> np.ndarray:
+    """The same block means, read window by window (windows are multiples of ``f``, so no block straddles two).
+
+    The scene's full-resolution reads are NaN where invalid, as ``np.where(valid, band, nan)`` is.
+    """
+    scene = src.scene
+    h, w = int(scene.height), int(scene.width)
+    out = np.empty((-(-h // f), -(-w // f), len(names)), dtype=np.float32)
+    size = max(f, (src.window_size // f) * f)
+    rows, cols = _spans(h, size, f), _spans(w, size, f)
+    for r0, r1 in rows:
+        for c0, c1 in cols:
+            cube = scene.read(bands=[src.names[b] for b in names], window=Window(c0, r0, c1 - c0, r1 - r0))
+            for k in range(len(names)):
+                m = _block_mean(cube[k], f)
+                out[r0 // f:r0 // f + m.shape[0], c0 // f:c0 // f + m.shape[1], k] = m
+    return out
+
+
+def csmask_masks(bands: Mapping[str, np.ndarray] | SceneBands, valid: np.ndarray, pixel_m: float | None, *,
                  surface: bool) -> ModelMasks:
     """Run ukis-csmask on reflectance ``bands`` (blue, green, red, nir [, swir1, swir2]).
 
     Args:
+        bands: full-scene maps, or :class:`SceneBands` to read them window by window (same result,
+            without full-scene copies).
         valid: pixels with data; invalid ones are never cloud or shadow.
         pixel_m: ground pixel size (m); the scene is block-averaged to ~30 m first.
         surface: surface (L2A) reflectance rather than top of atmosphere.
@@ -78,26 +137,22 @@ def csmask_masks(bands: Mapping[str, np.ndarray], valid: np.ndarray, pixel_m: fl
     Raises:
         ImportError: ukis-csmask / onnxruntime not installed. KeyError: a required band is missing.
     """
-    from ukis_csmask.mask import CSmask
+    from spex.spectral.csmask_tiles import csmask_classes
 
     names = [b for b in _BANDS6 if b in bands] if all(b in bands for b in _BANDS6) else list(_BANDS6[:4])
     shape = valid.shape
     f = max(1, int(round(MODEL_PIXEL_M / pixel_m))) if pixel_m else 1
-    stack = []
-    for b in names:
-        x = np.where(valid, bands[b], np.nan).astype(np.float32)
-        stack.append(_block_mean(x, f))
-    img = np.stack(stack, axis=-1)
+    if isinstance(bands, SceneBands):
+        img = _coarse_from_scene(bands, names, f)
+    else:
+        img = _coarse_from_maps(bands, names, valid, f)
     ok = np.isfinite(img).all(axis=-1)
     img[~ok] = 0.0
     threads = max(1, (os.cpu_count() or 1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)   # "smaller than the tiling size": it pads, results hold
-        cs = CSmask(np.ascontiguousarray(img, dtype=np.float32), [_NAMES.get(b, b) for b in names],
-                    product_level="l2a" if surface else "l1c", invalid_buffer=0,
-                    intra_op_num_threads=threads, inter_op_num_threads=1, providers=["CPUExecutionProvider"])
-    csm = cs.csm[..., 0]
-    csm = np.where(ok, csm, 0)
+    csm, version = csmask_classes(img, [_NAMES.get(b, b) for b in names],
+                                  product_level="l2a" if surface else "l1c", threads=threads)
+    del img
+    csm[~ok] = 0
     cloud = _expand(csm == 1, f, shape) & valid
     shadow = _expand(csm == 2, f, shape) & valid
-    return ModelMasks(cloud, shadow, f"ukis-csmask {cs.model_version}", f)
+    return ModelMasks(cloud, shadow, f"ukis-csmask {version}", f)

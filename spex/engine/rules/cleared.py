@@ -6,7 +6,10 @@ The physics (Tucker 1980; Gao 1996, https://doi.org/10.1016/S0034-4257(96)00067-
 - **cleared**: green cover (NDVI > ``SPARSE_MIN_NDVI``) that is not closed canopy by the forest
   rule, not water, wetland or built-up. Without crown shadow and with soil and litter between
   plants, SWIR1 is brighter than under forest, so its NDMI stays below the forest split; the
-  reply gives NDMI inside vs outside as the evidence.
+  reply states the NDVI test it applies and every forest test it excludes. Shoreline pixels (one mixed pixel from open
+  water) that are a water/canopy mixture are not cleared land: water lowers NIR and so NDVI below
+  the forest rule's canopy limit, while SWIR1 stays as dark as under trees (NDMI above the forest
+  split, NIR below ``SHORE_MIXED_MAX_NIR``). Real cleared banks keep their bright SWIR1.
 - **fallow**: dry land between harvests or long unused: NDMI below ``FALLOW_MAX_NDMI`` (SWIR1 at or
   above NIR: dry soil, stubble and senesced grass hold little leaf water) and NDVI below the
   scene's vegetation split, not water, wetland or built-up. Needs SWIR1 (without it, dry and
@@ -17,30 +20,69 @@ from __future__ import annotations
 
 from typing import Final
 
-from spex.engine.rules.context import (
-    SPARSE_MIN_NDVI, RuleContext, RuleFunction, RuleResult, adaptive_threshold, compare, evaluate_rule, finish,
-    need_bands,
-)
-from spex.engine.rules.vegetation import open_land
+import numpy as np
+from scipy import ndimage
 
-__all__ = ["RULES", "REQUIRED_BANDS", "FALLOW_MAX_NDMI"]
+from spex.engine.rules.context import (
+    SPARSE_MIN_NDVI, SQUARE, RuleContext, RuleFunction, RuleResult, adaptive_threshold, compare, evaluate_rule,
+    finish, need_bands,
+)
+from spex.engine.rules.vegetation import open_land, target_water_possible
+from spex.engine.rules.water import shore_mixing_width
+
+__all__ = ["RULES", "REQUIRED_BANDS", "FALLOW_MAX_NDMI", "SHORE_MIXED_MAX_NIR"]
 
 #: Leaf water makes NDMI of green cover positive (> ~0.1); dry soil and stubble sit near or below 0.
 FALLOW_MAX_NDMI: Final[float] = 0.05
+#: Green cover reflects > ~0.2 in the NIR (TOA), open water < ~0.05: by linear mixing a shore pixel
+#: darker than this in the NIR is at least about a third water (mixed shoreline pixel, drowned trees).
+SHORE_MIXED_MAX_NIR: Final[float] = 0.15
+
+
+def _shore_mixture(ctx: RuleContext, forest: RuleResult) -> tuple[np.ndarray | None, str]:
+    """Shoreline pixels whose reflectance is a water/vegetation mixture, and their description.
+
+    Why: a pixel half water, half forest has the forest's dark SWIR1 but an NDVI pulled below the
+    canopy limit by the water, so "green, not forest, not water" would call it cleared land and
+    draw a one-pixel fringe along every shore. None where the scene cannot tell (no water rule, no
+    water, or neither SWIR1 nor a calibrated NIR to test the mixture with).
+    """
+    if not target_water_possible(ctx):
+        return None, ""
+    water = ctx.other("water")
+    if not water.any():
+        return None, ""
+    width = shore_mixing_width(ctx)
+    mixed = ndimage.binary_dilation(water, SQUARE, iterations=width) & ~water
+    tests: list[str] = []
+    if ctx.has("swir1") and forest.index == "NDMI":
+        # canopy and water both absorb SWIR1; exposed soil and litter of cleared land do not
+        mixed &= compare(ctx.feature("NDMI"), ">", forest.threshold)
+        tests.append(f"NDMI > {forest.threshold:.2f}")
+    if ctx.cache.scene.calibrated:
+        mixed &= compare(ctx.band("nir"), "<", SHORE_MIXED_MAX_NIR)
+        tests.append(f"NIR < {SHORE_MIXED_MAX_NIR}")
+    if not tests:
+        return None, ""
+    return mixed, (f"not a water/canopy mixed pixel (within {width} px of open water with "
+                   f"{' and '.join(tests)})")
 
 
 def _cleared(ctx: RuleContext, s: int) -> RuleResult:
     need_bands(ctx, "cleared land", ("nir", "red", "swir1"), ("nir", "red", "green"))
     ndvi = ctx.feature("NDVI")
-    mask = compare(ndvi, ">", SPARSE_MIN_NDVI + 0.05 * s) & ~ctx.other("forest") & open_land(ctx)
     forest = evaluate_rule("forest", ctx, strictness=0)
-    extra = (f"NDVI > {SPARSE_MIN_NDVI + 0.05 * s:.2f} (some green cover)",
-             f"not closed forest (the forest rule: {forest.index} {forest.direction} {forest.threshold:.2f} and "
-             "NDVI > 0.5)", "not open water, wetland or built-up")
-    index = "NDMI" if ctx.has("swir1") else "NDVI"
-    return finish(ctx, "cleared", mask, index, SPARSE_MIN_NDVI + 0.05 * s, "fixed (some green cover)", ">", extra,
+    mask = compare(ndvi, ">", SPARSE_MIN_NDVI + 0.05 * s) & ~forest.mask & open_land(ctx)
+    # the threshold shown is the one applied (NDVI, some green cover); "not forest" carries all the forest tests
+    extra = (f"not closed forest (the forest rule: {forest.index} {forest.direction} {forest.threshold:.2f}; "
+             + "; ".join(forest.extra_tests) + ")", "not open water, wetland or built-up")
+    shore, described = _shore_mixture(ctx, forest)
+    if shore is not None:
+        mask &= ~shore
+        extra = (*extra, described)
+    return finish(ctx, "cleared", mask, "NDVI", SPARSE_MIN_NDVI + 0.05 * s, "fixed (some green cover)", ">", extra,
                   ("Cleared land is green cover that is not closed canopy: pasture, shrub, regrowth and crops. "
-                   "Old secondary forest with a closed canopy counts as forest.",), also=("red", "nir"))
+                   "Old secondary forest with a closed canopy counts as forest.",), also=("red", "nir", "green", "swir1"))
 
 
 def _fallow(ctx: RuleContext, s: int) -> RuleResult:

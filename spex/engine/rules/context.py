@@ -176,6 +176,11 @@ class RuleContext:
             self._features["obstructed"] = self.obstruction().blocking
         return self._features["obstructed"]
 
+    def release(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """Forget the rule-local feature maps except ``keep`` (one-shot runs, see IndexCache.release)."""
+        for name in [n for n in self._features if n not in keep]:
+            del self._features[name]
+
     def other(self, target: str) -> np.ndarray:
         """Mask of another class at default strictness (for exclusions between classes)."""
         return evaluate_rule(target, self, strictness=0).mask
@@ -312,5 +317,15 @@ def evaluate_rule(target: str, ctx: RuleContext, strictness: int | None = None) 
     s = ctx.strictness if strictness is None else strictness
     key = (target, s)
     if key not in ctx.results:
-        ctx.results[key] = RULES[target](ctx, s)
+        if ctx.user_limits:  # user bounds change thresholds and record what they replaced: per extraction
+            ctx.results[key] = RULES[target](ctx, s)
+        else:  # a pure function of the scene: refinements, undo and redo reuse it (memoised on the cache)
+            method = os.environ.get(CLOUD_METHOD_ENV, "auto").lower()
+            ctx.results[key] = ctx.cache.memo(f"rule:{target}:{s}:{method}", lambda: _frozen(RULES[target](ctx, s)))
     return ctx.results[key]
+
+
+def _frozen(result: RuleResult) -> RuleResult:
+    """``result`` with a read-only mask: it is shared by every later extraction on the scene."""
+    result.mask.flags.writeable = False
+    return result

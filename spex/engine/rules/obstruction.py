@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage
 
 from spex.spectral.cloud import cloud_objects
-from spex.spectral.csmask import MODEL_PIXEL_RANGE_M, csmask_available, csmask_masks
+from spex.spectral.csmask import MODEL_PIXEL_RANGE_M, SceneBands, csmask_available, csmask_masks
 from spex.spectral.shadow import ShadowResult, match_shadows, potential_shadow
 
 if TYPE_CHECKING:
@@ -112,13 +112,19 @@ def detect_obstruction(ctx: RuleContext) -> Obstruction:
     if _model_usable(ctx):
         try:
             names = [b for b in ("blue", "green", "red", "nir", "swir1", "swir2") if ctx.has(b)]
-            m = csmask_masks({b: ctx.band(b) for b in names}, valid, ctx.ground_pixel_m, surface=_surface(ctx))
+            # the model sees ~30 m block means: read them window by window, no full-scene band is kept
+            scene_names = {b: "nir08" if b == "nir" and "nir" not in ctx.bands else b for b in names}
+            bands = SceneBands(ctx.cache.scene, scene_names, ctx.cache.window_size)
+            m = csmask_masks(bands, valid, ctx.ground_pixel_m, surface=_surface(ctx))
         except Exception as exc:  # noqa: BLE001 - an ONNX runtime failure must not cost the user the answer
             log.warning("cloud model failed (%s); using the spectral tests", exc)
         else:
             haze = m.cloud & ~_opaque(ctx)
             pixel = (ctx.ground_pixel_m or 30.0) * m.factor
-            return Obstruction(m.cloud, haze, m.shadow & ~m.cloud, f"{m.model} cloud/shadow model at {pixel:.0f} m")
+            # a cloud shadow needs a cloud: with none in the scene, the model's "shadow" is terrain shading
+            # or a dark surface (shaded slopes of a closed canopy, dark soil), and the ground there is seen
+            shadow = m.shadow & ~m.cloud if m.cloud.any() else _zeros(ctx)
+            return Obstruction(m.cloud, haze, shadow, f"{m.model} cloud/shadow model at {pixel:.0f} m")
     if not ctx.has("blue", "green", "red"):
         return Obstruction(_zeros(ctx), _zeros(ctx), _zeros(ctx), "none (no visible bands)")
     cloud = cloud_objects(ctx.cache.cloud() & valid, ctx.ground_pixel_m)

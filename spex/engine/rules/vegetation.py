@@ -2,13 +2,14 @@
 
 vegetation: NDVI > Otsu on land (RGB only: excess green). forest: vegetation with NDVI > 0.5
 and NDMI > Otsu (canopy shadow and leaf water darken SWIR), and green below an Otsu split among
-vegetation when the scene shows one (crown shadow darkens the visible; without SWIR this green test
-alone). grass / cropland: non-forest vegetation split at an NDVI Otsu (sparse vs dense green; a
+vegetation when the scene shows one, or when the brighter side is a drier cover (crown shadow darkens
+the visible; without SWIR this green test alone). grass / cropland: non-forest vegetation split at an NDVI Otsu (sparse vs dense green; a
 single date cannot tell crops from grassland).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import numpy as np
@@ -17,11 +18,20 @@ from spex.engine.rules.context import (
     REFLECTANCE_STEP, SPARSE_MIN_NDVI, STRICTNESS_STEP, RuleContext, RuleFunction, RuleResult, adaptive_threshold,
     compare, finish, need_bands,
 )
+from spex.spectral import otsu_threshold
+from spex.spectral.thresholds import masked_sample
 
 __all__ = ["RULES", "REQUIRED_BANDS", "FOREST_MIN_NDVI", "open_land", "target_water_possible"]
 
 #: Forest needs a dense canopy: NDVI of closed canopies exceeds ~0.5 even at TOA.
 FOREST_MIN_NDVI: Final[float] = 0.5
+#: Green reflectance range in which a canopy / open-land split is physically plausible (TOA or surface).
+CANOPY_GREEN_BOUNDS: Final[tuple[float, float]] = (0.03, 0.12)
+#: A valley-less green split is a cover boundary only if the brighter side's mean NDMI is this much lower
+#: (pasture/regrowth vs closed canopy: ~0.15-0.3 lower on Landsat-5 and Sentinel-2; within one canopy ~0).
+CANOPY_NDMI_CONTRAST: Final[float] = 0.1
+#: Each side of such a split must hold at least this many pixels (a few fields, not noise).
+MIN_SPLIT_PIXELS: Final[int] = 100
 
 def _vegetation(ctx: RuleContext, s: int) -> RuleResult:
     need_bands(ctx, "vegetation", ("nir", "red"), ("red", "green", "blue"))
@@ -69,10 +79,12 @@ def _forest(ctx: RuleContext, s: int) -> RuleResult:
                  " (closed canopy)"]
         green = ctx.band("green")
         gthr, gmethod = _canopy_green_threshold(ctx, green, veg)
-        if not gmethod.startswith("fallback"):
+        gmethod = "" if gmethod.startswith("fallback") else f"{gmethod} among vegetation"
+        if not gmethod:  # no valley: a dominant canopy with a tail of open land?
+            gthr, gmethod = _canopy_split_by_moisture(ctx, green, veg & dense, ndmi)
+        if gmethod:
             mask &= compare(green, "<", gthr)
-            extra.append(f"green reflectance < {gthr:.3f} ({gmethod} among vegetation; crown shadows darken the "
-                         "visible)")
+            extra.append(f"green reflectance < {gthr:.3f} ({gmethod}; crown shadows darken the visible)")
         return finish(ctx, "forest", mask, "NDMI", thr, method, ">", tuple(extra),
                       ("Forest vs grass/crops is separated by canopy shadow and leaf water (NDMI); irrigated "
                         "crops at peak growth can look like forest on a single date.",), also=("red", "green"))
@@ -88,8 +100,36 @@ def _forest(ctx: RuleContext, s: int) -> RuleResult:
 
 def _canopy_green_threshold(ctx: RuleContext, green: np.ndarray, veg: np.ndarray) -> tuple[float, str]:
     """Green reflectance separating shaded tree crowns from sunlit grass/crops (Otsu among vegetation)."""
-    return adaptive_threshold(ctx, green, veg, bounds=(0.03, 0.12), fallback=0.07, direction="<", strictness=0,
-                              step=REFLECTANCE_STEP)
+    return adaptive_threshold(ctx, green, veg, bounds=CANOPY_GREEN_BOUNDS, fallback=0.07, direction="<",
+                              strictness=0, step=REFLECTANCE_STEP)
+
+
+def _canopy_split_by_moisture(ctx: RuleContext, green: np.ndarray, dense: np.ndarray,
+                              ndmi: np.ndarray) -> tuple[float, str]:
+    """Otsu's green split among dense vegetation when its histogram has no valley, if it separates two covers.
+
+    Why: where closed forest fills most of a scene, pasture, shrub and regrowth are a tail of the green
+    histogram, not a second peak, so the valley test rejects the split and cleared land passes as forest
+    (NDVI and NDMI overlap). Otsu's value is kept only when the brighter side is a *different cover*:
+    its mean NDMI is at least ``CANOPY_NDMI_CONTRAST`` below the darker side's (exposed soil and litter,
+    no crown shadow). Inside one closed canopy, sunlit and shaded crowns differ in brightness, not in the
+    NIR/SWIR1 ratio, so a pure-forest scene keeps all its forest. Returns ("", nan) when not accepted.
+    """
+    if not ctx.cache.scene.calibrated:  # relative DN: absolute green bounds mean nothing
+        return math.nan, ""
+    result = otsu_threshold(masked_sample(green, dense), bounds=CANOPY_GREEN_BOUNDS, fallback=math.nan)
+    raw = result.otsu_raw
+    if raw is None or not CANOPY_GREEN_BOUNDS[0] <= raw <= CANOPY_GREEN_BOUNDS[1]:
+        return math.nan, ""
+    with np.errstate(invalid="ignore"):
+        dark, bright = dense & (green < raw), dense & (green >= raw)
+    if min(int(dark.sum()), int(bright.sum())) < MIN_SPLIT_PIXELS:
+        return math.nan, ""
+    contrast = float(np.nanmean(ndmi[dark])) - float(np.nanmean(ndmi[bright]))
+    if not contrast >= CANOPY_NDMI_CONTRAST:
+        return math.nan, ""
+    return raw, (f"Otsu among dense vegetation; no histogram valley, but the brighter side's NDMI is "
+                 f"{contrast:.2f} lower: a drier, open cover")
 
 
 def open_land(ctx: RuleContext) -> np.ndarray:

@@ -19,8 +19,8 @@ from spex.engine.rules.context import (
     adaptive_threshold, compare, evaluate_rule, finish, need_bands,
 )
 
-__all__ = ["RULES", "REQUIRED_BANDS", "WATER_MAX_NIR", "WATER_MAX_NDVI", "WATER_DARK_NIR", "WATER_EDGE_MAX_M",
-           "WETLAND_INDEX_MARGIN", "WETLAND_MAX_NIR", "WETLAND_MAX_WATER_DISTANCE_M"]
+__all__ = ["RULES", "REQUIRED_BANDS", "shore_mixing_width", "WATER_MAX_NIR", "WATER_MAX_NDVI", "WATER_DARK_NIR",
+           "WATER_EDGE_MAX_M", "WETLAND_INDEX_MARGIN", "WETLAND_MAX_NIR", "WETLAND_MAX_WATER_DISTANCE_M"]
 
 #: Open water absorbs NIR: clear water < 0.05, sediment-laden water rarely > 0.12 (TOA);
 #: vegetation, soil and roofs are > 0.15. Rejects bright surfaces with a positive NDWI/MNDWI.
@@ -89,16 +89,27 @@ def _water(ctx: RuleContext, s: int) -> RuleResult:
 
 
 def _water_edge_width(ctx: RuleContext, index: str) -> int:
-    """Pixels of shoreline growth: one mixed pixel, or one native 20 m SWIR1 pixel on finer S2 grids.
+    """Pixels of shoreline growth: one mixed pixel (see ``shore_mixing_width``).
 
     0 for relatively scaled scenes: the absolute NIR limit means nothing there.
     """
     if not ctx.cache.scene.calibrated:
         return 0
+    return shore_mixing_width(ctx, swir=index == "MNDWI")
+
+
+def shore_mixing_width(ctx: RuleContext, *, swir: bool | None = None) -> int:
+    """Pixels of one mixed-pixel buffer along shorelines: one pixel, or one native 20 m SWIR1 pixel on finer S2 grids.
+
+    Shoreline pixels mix water with the bank; where the SWIR1 band is coarser than the grid (Sentinel-2
+    B11 at 20 m resampled to 10 m), a SWIR-based test sees the bank up to ``WATER_EDGE_MAX_M`` away.
+    ``swir`` says whether the test at hand uses SWIR1 (default: whether the scene has it).
+    """
     pixel = ctx.ground_pixel_m
     if pixel is None:
         return 1
-    if index == "MNDWI" and ctx.cache.scene.sensor.startswith("Sentinel-2"):
+    uses_swir = ctx.has("swir1") if swir is None else swir
+    if uses_swir and ctx.cache.scene.sensor.startswith("Sentinel-2"):
         return max(1, int(math.ceil(WATER_EDGE_MAX_M / pixel - 1e-6)))
     return 1
 

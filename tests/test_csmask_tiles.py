@@ -1,0 +1,76 @@
+"""The cloud model in bounded memory gives exactly what ukis-csmask's own CSmask and full-scene maps give."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spex.io import open_scene
+from spex.spectral import IndexCache
+from spex.spectral.csmask import SceneBands, _spans, csmask_available, csmask_masks
+
+DATA = Path(__file__).parent / "data"
+pytestmark = pytest.mark.skipif(not csmask_available() and not os.environ.get("CI"),
+                                reason="ukis-csmask / onnxruntime not installed")
+_SIX = ["blue", "green", "red", "nir", "swir16", "swir22"]
+
+
+def _image(shape: tuple[int, int], bands: int, seed: int = 0) -> np.ndarray:
+    """Dark ground with bright, white blobs (cloud-like) and dark patches, reflectance 0..0.6."""
+    rng = np.random.default_rng(seed)
+    img = (0.05 + 0.1 * rng.random((*shape, bands))).astype(np.float32)
+    rows, cols = np.ogrid[:shape[0], :shape[1]]
+    for _ in range(6):
+        r, c, rad = rng.integers(0, shape[0]), rng.integers(0, shape[1]), rng.integers(8, 40)
+        blob = (rows - r) ** 2 + (cols - c) ** 2 < rad ** 2
+        img[blob] = 0.5 + 0.1 * rng.random((int(blob.sum()), bands))
+        img[np.roll(blob, 25, axis=(0, 1))] *= 0.3
+    return img
+
+
+@pytest.mark.parametrize(("shape", "bands", "level"), [((300, 420), 6, "l1c"), ((257, 190), 6, "l2a"),
+                                                       ((120, 260), 4, "l1c")])
+def test_tile_rows_match_csmask(shape: tuple[int, int], bands: int, level: str) -> None:
+    from ukis_csmask.mask import CSmask
+
+    from spex.spectral.csmask_tiles import csmask_classes
+
+    img = _image(shape, bands)
+    names = _SIX[:bands]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ref = CSmask(img.copy(), names, product_level=level, invalid_buffer=0, intra_op_num_threads=1,
+                     inter_op_num_threads=1, providers=["CPUExecutionProvider"])
+    got, version = csmask_classes(img, names, product_level=level, threads=1)
+    assert got.dtype == np.uint8 and got.shape == shape
+    assert np.array_equal(got, ref.csm[..., 0])
+    assert version == ref.model_version
+
+
+def test_spans_never_leave_a_single_block() -> None:
+    assert _spans(2048, 1023, 3) == [(0, 1023), (1023, 2048)]          # 2 px left: joins the span before
+    assert _spans(2050, 1023, 3) == [(0, 1023), (1023, 2046), (2046, 2050)]
+    assert _spans(2, 1023, 3) == [(0, 2)]
+
+
+@pytest.mark.parametrize("files", [["l7_olinda_crop.tif"],
+                                   sorted(p.name for p in DATA.glob("s2l1c_virginia_small_*.tif"))])
+@pytest.mark.parametrize("window", [1024, 64, 33])
+def test_window_reads_match_full_maps(files: list[str], window: int) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with open_scene([DATA / f for f in files]) as scene:
+            cache = IndexCache(scene)
+            names = [b for b in ("blue", "green", "red", "nir", "swir1", "swir2") if b in scene.band_names]
+            pixel = float(min(scene.pixel_size_m))
+            maps = csmask_masks({b: cache.band(b) for b in names}, cache.valid(), pixel, surface=False)
+            windows = csmask_masks(SceneBands(scene, {b: b for b in names}, window), cache.valid(), pixel,
+                                   surface=False)
+    assert maps.factor == (3 if scene.sensor.startswith("Sentinel-2") else 1)   # 10 m: 3x3 block means
+    assert np.array_equal(maps.cloud, windows.cloud)
+    assert np.array_equal(maps.shadow, windows.shadow)
+    assert maps.model == windows.model
