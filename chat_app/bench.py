@@ -47,8 +47,7 @@ def _time_explanation(explainer: Any, before: Any, after: Any, times: dict[str, 
     first = None
     state = after
     for state in explainer.stream(before, after):
-        written = state.entries[-1].text.rpartition("writing…)*: ")[2].removesuffix(" ▌")
-        if first is None and written.strip():  # the first generated words under the heading
+        if first is None:  # the stream's first update carries the first generated words
             first = time.perf_counter() - t0
     times[EXPLAIN_DONE].append(time.perf_counter() - t0)
     times[EXPLAIN_FIRST].append(first if first is not None else times[EXPLAIN_DONE][-1])

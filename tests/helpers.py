@@ -1,7 +1,8 @@
 """Helpers shared by several test modules (imported as ``from helpers import ...``).
 
-Small synthetic GeoTIFF writer, the Virginia crop file names, a call counter, a free TCP
-port for in-process app servers, and the ``python -m spex`` runner.
+Small synthetic GeoTIFF writer, extraction of several classes from one file, the Virginia crop
+file names, a call counter, a free TCP port for in-process app servers, and the ``python -m spex``
+runner.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,23 @@ def write_geotiff(path: Path, data: np.ndarray, *, crs: str | None = "EPSG:32618
         if descriptions:
             ds.descriptions = tuple(descriptions)
     return path
+
+
+def extract_each(path: Path, *targets: str) -> dict[str, Any]:
+    """``{target: Extraction}`` of each class alone from the scene at ``path``, sharing one index cache.
+
+    Scaling and georeference warnings are silenced: the tests check the masks, not the notes.
+    """
+    from spex.engine.extract import extract
+    from spex.engine.request import ExtractionRequest
+    from spex.io import open_scene
+    from spex.spectral import IndexCache
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with open_scene(path) as scene:
+            cache = IndexCache(scene)
+            return {t: extract(scene, ExtractionRequest(targets=(t,)), cache) for t in targets}
 
 
 class Counted:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from helpers import write_geotiff
+from helpers import extract_each, write_geotiff
 
-from spex.engine.extract import extract
 from spex.engine.parser import parse_instruction as parse
-from spex.engine.request import ExtractionRequest
-from spex.io import open_scene
-from spex.spectral import IndexCache
 
 DATA = Path(__file__).parent / "data"
 
@@ -21,13 +16,8 @@ DATA = Path(__file__).parent / "data"
 def test_cleared_land_matches_the_non_forest_labels_and_never_forest() -> None:
     with rasterio.open(DATA / "eolearn_lulc.tif") as ds:
         lab = ds.read(1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with open_scene(DATA / "eolearn_s2l1c_2015-07-11_13band.tif") as scene:
-            cache = IndexCache(scene)
-            cleared = extract(scene, ExtractionRequest(targets=("cleared",)), cache).mask
-            forest = extract(scene, ExtractionRequest(targets=("forest",)), cache).mask
-            grass = extract(scene, ExtractionRequest(targets=("grass",)), cache).mask
+    ex = extract_each(DATA / "eolearn_s2l1c_2015-07-11_13band.tif", "cleared", "forest", "grass")
+    cleared, forest, grass = (ex[t].mask for t in ("cleared", "forest", "grass"))
     labelled, open_land = lab > 0, np.isin(lab, (1, 3, 4))   # cultivated, grassland, shrubland
 
     def iou(m: np.ndarray) -> float:
@@ -47,12 +37,8 @@ def test_fallow_is_dry_low_cover_and_needs_swir(tmp_path: Path) -> None:
         for b in range(6):
             cube[b, :, 30 * k:30 * (k + 1)] = v[b] * (1 + 0.03 * rng.standard_normal((30, 30)))
     path = write_geotiff(tmp_path / "s.tif", cube, crs="EPSG:32622", origin=(600000, 9600000), res=30)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with open_scene(path) as scene:
-            cache = IndexCache(scene)
-            fallow = extract(scene, ExtractionRequest(targets=("fallow",)), cache)
-            cleared = extract(scene, ExtractionRequest(targets=("cleared",)), cache)
+    ex = extract_each(path, "fallow", "cleared")
+    fallow, cleared = ex["fallow"], ex["cleared"]
     assert fallow.mask[:, 60:].mean() > 0.9 and not fallow.mask[:, :60].any()
     assert cleared.mask[:, 30:60].mean() > 0.9 and not cleared.mask[:, :30].any()
     assert fallow.evidence[0].index == "NDMI"

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
-from helpers import write_geotiff
+from helpers import extract_each, write_geotiff
 
-from spex.engine.extract import extract
-from spex.engine.request import ExtractionRequest
-from spex.io import open_scene
-from spex.spectral import IndexCache
 
 #: blue, green, red, nir, swir1, swir2 TOA reflectance of the endmembers (Landsat-5 TM like, Tucurui reservoir)
 WATER = np.array((0.08, 0.06, 0.034, 0.03, 0.007, 0.002))
@@ -35,12 +30,8 @@ def _scene(tmp_path: Path) -> Path:
 
 
 def test_shore_mixed_pixels_are_not_cleared_but_cleared_banks_are(tmp_path: Path) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with open_scene(_scene(tmp_path)) as scene:
-            cache = IndexCache(scene)
-            cleared = extract(scene, ExtractionRequest(targets=("cleared",)), cache)
-            water = extract(scene, ExtractionRequest(targets=("water",)), cache).mask
+    ex = extract_each(_scene(tmp_path), "cleared", "water")
+    cleared, water = ex["cleared"], ex["water"].mask
     assert water[:, :30].mean() > 0.95 and not water[:, 31:].any()
     shore = cleared.mask[:40, 30]
     assert not shore.any(), f"{shore.sum()} shore (water/forest mixed) pixels called cleared land"

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
-from helpers import write_geotiff
-
-from spex.engine.extract import extract
-from spex.engine.request import ExtractionRequest
-from spex.io import open_scene
+from helpers import extract_each, write_geotiff
 
 #: blue, green, red, nir, swir1, swir2 (TOA-like): closed tropical canopy, Landsat-5 Tucuruí medians.
 FOREST = (0.06, 0.065, 0.040, 0.27, 0.106, 0.039)
@@ -19,10 +14,7 @@ FOREST = (0.06, 0.065, 0.040, 0.27, 0.106, 0.039)
 def _forest(tmp_path: Path, cube: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
     path = write_geotiff(tmp_path / "s.tif", cube.astype(np.float32), crs="EPSG:32622", origin=(600000, 9600000),
                          res=30)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with open_scene(path) as scene:
-            ex = extract(scene, ExtractionRequest(targets=("forest",)))
+    ex = extract_each(path, "forest")["forest"]
     return ex.mask, ex.evidence[0].extra_tests
 
 

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import write_geotiff
+from helpers import extract_each, write_geotiff
 
-from spex.engine.extract import extract
-from spex.engine.request import ExtractionRequest
-from spex.io import open_scene
-from spex.spectral import IndexCache
 from spex.spectral.shadow import match_shadows, potential_shadow
 
 #: blue, green, red, nir, swir1, swir2 reflectance
@@ -79,13 +74,8 @@ def test_shadow_class_and_exclusion_through_the_engine(tmp_path: Path, monkeypat
     monkeypatch.setenv("SPEX_CLOUD_METHOD", "spectral")
     cube, truth, lake = _scene()
     path = write_geotiff(tmp_path / "tm_reflectance.tif", cube, crs="EPSG:32633", origin=(500000, 5000000), res=30)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with open_scene(path) as scene:
-            cache = IndexCache(scene)
-            shadow = extract(scene, ExtractionRequest(targets=("shadow",)), cache)
-            veg = extract(scene, ExtractionRequest(targets=("vegetation",)), cache)
-            water = extract(scene, ExtractionRequest(targets=("water",)), cache)
+    ex = extract_each(path, "shadow", "vegetation", "water")
+    shadow, veg, water = ex["shadow"], ex["vegetation"], ex["water"]
     assert (shadow.mask & truth).sum() / truth.sum() >= 0.8
     assert not (shadow.mask & lake).any()
     assert not (veg.mask & shadow.mask).any()          # excluded by default

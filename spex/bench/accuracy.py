@@ -207,6 +207,19 @@ LSAT_CLASSES: dict[str, tuple[int, str]] = {"water": (1, "water"), "forest": (2,
 LSAT_POLYGONS_ENV = "SPEX_LSAT_POLYGONS"
 
 
+#: The Landsat-5 scene and its MTL, inside the rstoolbox data folder.
+LSAT_SCENE, LSAT_MTL = "lsat_LT05_7band_dn.tif", "raw/LT52240631988227CUB02_MTL.txt"
+
+
+def lsat_labels(scene: Scene, polygons: Path) -> np.ndarray:
+    """RStoolbox's Landsat-5 polygons rasterised on ``scene``'s grid (codes of :data:`LSAT_CLASSES`, 0 = none)."""
+    from spex.bench.polygons import rasterize_classes, read_class_polygons
+
+    codes = {name: code for name, (code, _) in LSAT_CLASSES.items()}
+    return rasterize_classes(read_class_polygons(polygons), codes, shape=(scene.height, scene.width),
+                             transform=scene.transform, bounds=scene.bounds)
+
+
 def _lsat_polygons(folder: Path) -> Path | None:
     """``$SPEX_LSAT_POLYGONS``, else RStoolbox's ``trainingPolygons_lsat`` next to the scene, if present."""
     if os.environ.get(LSAT_POLYGONS_ENV):
@@ -220,21 +233,16 @@ def _lsat_polygons(folder: Path) -> Path | None:
 def bench_landsat5(data: Path, out: Path | None) -> list[Row]:
     """Landsat 5 TM DN calibrated from its MTL: IoU per class inside RStoolbox's polygons when they are at
     hand (see :mod:`spex.bench.polygons`), and the class fractions of the valid scene."""
-    from spex.bench.polygons import rasterize_classes, read_class_polygons
-
     folder = data / "rstoolbox"
     rows = []
-    with open_scene(folder / "lsat_LT05_7band_dn.tif", mtl=folder / "raw" / "LT52240631988227CUB02_MTL.txt") as scene:
+    with open_scene(folder / LSAT_SCENE, mtl=folder / LSAT_MTL) as scene:
         cache = IndexCache(scene)
         polygons = _lsat_polygons(folder)
         if polygons is None:
             logger.warning("Landsat-5 polygons not found (set %s to trainingPolygons_lsat.rds): no IoU",
                            LSAT_POLYGONS_ENV)
         else:
-            codes = {name: code for name, (code, _) in LSAT_CLASSES.items()}
-            with rasterio.open(folder / "lsat_LT05_7band_dn.tif") as ds:
-                labels = rasterize_classes(read_class_polygons(polygons), codes, shape=ds.shape,
-                                           transform=ds.transform, bounds=ds.bounds)
+            labels = lsat_labels(scene, polygons)
             labelled = labels > 0
             for code, target in LSAT_CLASSES.values():
                 gt = labels == code

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rasterio
 
-from spex.bench.accuracy import LSAT_CLASSES, LSAT_POLYGONS_ENV, _lsat_polygons, default_data_dir, iou
-from spex.bench.polygons import rasterize_classes, read_class_polygons
+from spex.bench.accuracy import (
+    LSAT_MTL, LSAT_POLYGONS_ENV, LSAT_SCENE, _lsat_polygons, default_data_dir, iou, lsat_labels,
+)
 from spex.engine.extract import extract
 from spex.engine.request import ExtractionRequest
 from spex.errors import SpexError
@@ -61,23 +61,19 @@ def run_unseen(data: Path | None = None) -> list[UnseenRow]:
     from spex.model.refined import RefinedBackend
 
     folder = (data or default_data_dir()) / "rstoolbox"
-    if not (folder / "lsat_LT05_7band_dn.tif").is_file():
-        raise SpexError(f"the Landsat-5 scene {folder / 'lsat_LT05_7band_dn.tif'} does not exist; set SPEX_DATA")
+    if not (folder / LSAT_SCENE).is_file():
+        raise SpexError(f"the Landsat-5 scene {folder / LSAT_SCENE} does not exist; set SPEX_DATA")
     polygons = _lsat_polygons(folder)
     if polygons is None:
         raise SpexError(f"no Landsat-5 polygons: set {LSAT_POLYGONS_ENV} to RStoolbox's trainingPolygons_lsat.rds")
-    scene_path = folder / "lsat_LT05_7band_dn.tif"
-    codes = {name: code for name, (code, _) in LSAT_CLASSES.items()}
-    with rasterio.open(scene_path) as ds:
-        labels = rasterize_classes(read_class_polygons(polygons), codes, shape=ds.shape, transform=ds.transform,
-                                   bounds=ds.bounds)
-    labelled = labels > 0
     spex_backend = RefinedBackend("spex")
     auto_backend = RefinedBackend("auto", llm=spex_backend.llm)  # one language model for both, loaded once
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with open_scene(scene_path, mtl=folder / "raw" / "LT52240631988227CUB02_MTL.txt") as scene:
+        with open_scene(folder / LSAT_SCENE, mtl=folder / LSAT_MTL) as scene:
+            labels = lsat_labels(scene, polygons)
+            labelled = labels > 0
             cache = IndexCache(scene)
             for target, truth in CLASS_LABELS.items():
                 gt = np.isin(labels, truth)

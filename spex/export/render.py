@@ -191,7 +191,7 @@ def _enlarge(image: np.ndarray, min_size: int) -> tuple[np.ndarray, int]:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1), factor
 
 
-def _save_png(image: np.ndarray, path: Path, text: dict[str, str]) -> Path:
+def _save_picture(image: np.ndarray, path: Path, text: dict[str, str]) -> Path:
     """Lossless PNG with ``text`` chunks; a ``.jpg``/``.jpeg`` path gets a fast on-screen JPEG instead.
 
     Why JPEG for the screen: deflating a 1020² photo-like overlay takes ~0.25 s (PNG barely
@@ -224,7 +224,7 @@ def render_preview(scene: Scene, path: Path, *, false_colour: bool = False, max_
     """
     preview = preview_image(scene, false_colour=false_colour, max_size=max_size)
     image, _ = _enlarge(preview.rgb, min_size)
-    return _save_png(image, path, {"spex:bands": preview.describe(),
+    return _save_picture(image, path, {"spex:bands": preview.describe(),
                                    PNG_IMAGE_ROWS_KEY: str(image.shape[0])})
 
 
@@ -476,6 +476,6 @@ def render_overlay(scene: Scene, extraction: Extraction, path: Path, *, false_co
     parts.append(preview.describe())
     out = _caption(pil, parts, class_colour(extraction.request.targets),
                    legend=class_legend(extraction, georef) if merged else ())
-    return _save_png(np.asarray(out), path, {"spex:bands": preview.describe(),
+    return _save_picture(np.asarray(out), path, {"spex:bands": preview.describe(),
                                              "spex:request": extraction.request.describe(),
                                              PNG_IMAGE_ROWS_KEY: str(pil.height)})

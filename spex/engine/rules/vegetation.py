@@ -3,8 +3,8 @@
 vegetation: NDVI > Otsu on land (RGB only: excess green). forest: vegetation with NDVI > 0.5
 and NDMI > Otsu (canopy shadow and leaf water darken SWIR), and green below an Otsu split among
 vegetation when the scene shows one, or when the brighter side is a drier cover (crown shadow darkens
-the visible; without SWIR this green test alone). grass / cropland: non-forest vegetation split at an NDVI Otsu (sparse vs dense green; a
-single date cannot tell crops from grassland).
+the visible; without SWIR this green test alone). grass / cropland: non-forest vegetation split at an
+NDVI Otsu (sparse vs dense green; a single date cannot tell crops from grassland).
 """
 
 from __future__ import annotations
@@ -121,8 +121,7 @@ def _canopy_split_by_moisture(ctx: RuleContext, green: np.ndarray, dense: np.nda
     raw = result.otsu_raw
     if raw is None or not CANOPY_GREEN_BOUNDS[0] <= raw <= CANOPY_GREEN_BOUNDS[1]:
         return math.nan, ""
-    with np.errstate(invalid="ignore"):
-        dark, bright = dense & (green < raw), dense & (green >= raw)
+    dark, bright = dense & compare(green, "<", raw), dense & compare(green, ">=", raw)
     if min(int(dark.sum()), int(bright.sum())) < MIN_SPLIT_PIXELS:
         return math.nan, ""
     contrast = float(np.nanmean(ndmi[dark])) - float(np.nanmean(ndmi[bright]))
