@@ -8,8 +8,12 @@ Writes mask.tif (COG), regions.geojson, overlay.png and reply.md via
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import importlib
 import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from spex.errors import InstructionError, ModelError, SpexError
@@ -43,6 +47,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "(default, shipped GGUF), a local model folder or .gguf file")
     p.add_argument("--tile-size", type=int, default=1024, metavar="N",
                    help="read and compute the scene in N x N windows (default 1024); results do not depend on it")
+    p.add_argument("--stream", choices=("auto", "on", "off"), default="auto",
+                   help="run the class rules tile by tile (memory bounded by the tile size, thresholds calibrated "
+                        "on the whole scene): auto = for scenes over 2048 x 2048 px (default), on, off = the whole "
+                        "scene at once (spectral backend only)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="split this scene's tiles across a local Dask cluster of N worker processes (streamed "
+                        "extraction; same result as one process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="split this scene's tiles across an existing Dask cluster, e.g. tcp://10.0.0.5:8786 "
+                        "(every worker must see the scene files at the same paths)")
     p.add_argument("--quantization", choices=("4bit", "8bit"), default=None,
                    help="load the SPEX language model quantized (for --backend spex)")
     p.set_defaults(run=run)
@@ -72,6 +86,44 @@ def _backend(args: argparse.Namespace):
     return backend_cls(args.model, quantization=args.quantization)
 
 
+@contextlib.contextmanager
+def _tile_cluster(args: argparse.Namespace, bands: list[str] | None) -> Iterator[tuple]:
+    """(opener, map_tiles) for the streamed extraction: a Dask cluster's workers with --workers/--scheduler,
+    else (None, None) = this process."""
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    if workers is None and scheduler is None:
+        yield None, None
+        return
+    from spex.io import open_scene
+    from spex.pipeline.cluster import ClusterSettings, dashboard_text, open_client
+    from spex.pipeline.tiles import dask_tile_map
+
+    settings = ClusterSettings(scheduler=scheduler, workers=workers)
+    with open_client(settings, n_scenes=workers or 1) as client:
+        print(dashboard_text(client), file=sys.stderr)
+        opener = functools.partial(open_scene, [str(p) for p in args.scene], bands=bands, mtl=args.mtl,
+                                   sensor=args.sensor)
+        yield opener, dask_tile_map(client)
+
+
+def _streamed(args: argparse.Namespace, scene, backend) -> bool:
+    """Whether to run the rules tile by tile (``--stream``; auto: scenes over STREAM_MIN_PIXELS)."""
+    from spex.engine.streamed import STREAM_MIN_PIXELS
+
+    mode = getattr(args, "stream", "auto")
+    if backend is not None:
+        if mode == "on":
+            raise SpexError("--stream on applies to the spectral backend only (a SPEX checkpoint reads the whole "
+                            "scene); use --stream auto or off")
+        return False
+    if mode == "off" and (getattr(args, "workers", None) or getattr(args, "scheduler", None)):
+        raise SpexError("--workers/--scheduler split a scene's tiles, which needs the streamed extraction "
+                        "(--stream auto or on)")
+    if getattr(args, "workers", None) or getattr(args, "scheduler", None):
+        return True
+    return mode == "on" or (mode == "auto" and scene.width * scene.height > STREAM_MIN_PIXELS)
+
+
 def run(args: argparse.Namespace, on_result=None) -> int:
     """Open the scene, parse the query, extract, write the four files, print the reply.
 
@@ -79,6 +131,7 @@ def run(args: argparse.Namespace, on_result=None) -> int:
     while the scene is open, and then nothing is printed and no progress bar is shown.
     """
     from spex.engine import explain, extract, parse_instruction
+    from spex.engine.streamed import extract_streamed
     from spex.export import write_outputs
     from spex.io import open_scene
     from spex.spectral import IndexCache
@@ -116,12 +169,18 @@ def run(args: argparse.Namespace, on_result=None) -> int:
         if intent.kind != "extract" or intent.request is None:
             raise InstructionError(f"--query must ask for a class to extract (understood a {intent.kind!r} "
                                    "request); e.g. 'extract the water bodies larger than 2 ha'.")
-        cache = IndexCache(scene, window_size=args.tile_size, one_shot=True)  # one extraction: free maps early
         step("extracting")
-        if backend is None:
-            extraction = extract(scene, intent.request, cache)
+        if _streamed(args, scene, backend):
+            def tiles(done: int, total: int) -> None:
+                bar.set_description(f"extracting (tile {done}/{total})")
+                bar.refresh()
+            with _tile_cluster(args, bands) as (opener, map_tiles):
+                extraction = extract_streamed(scene, intent.request, tile_size=args.tile_size, progress=tiles,
+                                              opener=opener, map_tiles=map_tiles)
+        elif backend is None:
+            extraction = extract(scene, intent.request, IndexCache(scene, window_size=args.tile_size, one_shot=True))
         else:
-            extraction = backend.extract(scene, intent.request, cache)
+            extraction = backend.extract(scene, intent.request, IndexCache(scene, window_size=args.tile_size))
         step("explaining")
         reply = explain(extraction, scene)
         false_colour = args.false_colour or intent.display == "false_colour"

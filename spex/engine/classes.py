@@ -52,7 +52,7 @@ def postprocess_classes(class_masks: Sequence[tuple[str, np.ndarray]], request: 
     raw_any = np.zeros(shape, dtype=bool)
     for _, m in class_masks:
         raw_any |= m
-    joined = np.zeros(shape, dtype=np.int64)
+    joined = np.zeros(shape, dtype=np.int32)  # renumbered in place below: no second label image
     class_map = np.zeros(shape, dtype=np.uint8)
     steps: list[str] = []
     offset = 0
@@ -62,11 +62,11 @@ def postprocess_classes(class_masks: Sequence[tuple[str, np.ndarray]], request: 
         out, labels, n, report = postprocess(own, request, allowed=allowed & ~taken & ~others, valid=valid,
                                              pixel_area_m2=pixel_area_m2)
         steps.extend(f"{TARGET_LABELS.get(target, target)}: {step}" for step in report.steps)
-        joined[out] = labels[out] + offset
+        joined[out] = labels[out].astype(np.int32) + offset  # a class's labels may be uint16
         class_map[out] = k
         taken |= out | m
         offset += n
-    labels, n = relabel_by_size(joined)
+    labels, n = relabel_by_size(joined, in_place=True)
     return labels > 0, labels, n, class_map, steps
 
 

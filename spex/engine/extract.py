@@ -21,12 +21,12 @@ from spex.engine.request import PART_CLASSES, TARGET_LABELS, ExtractionRequest
 from spex.engine.result import ClassEvidence, Extraction
 from spex.engine.rules import RuleContext, RuleResult, evaluate_rule
 from spex.engine.rules.context import MASK_FEATURES
-from spex.engine.sanity import check_scene, unsupported_claims
+from spex.engine.sanity import SceneSanity, check_scene, unsupported_claims
 from spex.io import Scene
 from spex.spectral import IndexCache
 from spex.spie import describe_regions
 
-__all__ = ["extract", "BACKEND_NAME", "scene_caveats"]
+__all__ = ["extract", "assemble", "BACKEND_NAME", "scene_caveats", "obstruction_caveats"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,18 +71,43 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
     results = [r for r, _ in limited]
     if refine is not None:
         results = [apply_bounds(refine(r, ctx), ctx, request) for r in results]  # user thresholds still hold
-    sanity = check_scene(cache)  # degenerate-scene checks (spex.engine.sanity): invalid pixels, refusals
+    exclusions = {x: evaluate_rule(x, ctx, strictness=0).mask for x in request.exclude}
+    n_valid = int(valid.sum())
+    ob = ctx.obstruction()
+    shares = tuple(int(m.sum()) for m in (ob.cloud, ob.haze, ob.shadow))
+
+    def release(keep: set[str]) -> None:  # a one-shot run: only the primary indices and masks are read later
+        if cache.one_shot:
+            cache.release(keep)
+            ctx.release(keep)
+    return assemble(scene, request, results, [a for _, a in limited], valid=valid, sanity=check_scene(cache),
+                    exclusions=exclusions, feature=ctx.feature, release=release,
+                    scene_notes=scene_caveats(scene, ctx.has, n_valid, shares, ob.source))
+
+
+def assemble(scene: Scene, request: ExtractionRequest, results: list[RuleResult], applied: list[tuple], *,
+             valid: np.ndarray, sanity: SceneSanity, exclusions: dict[str, np.ndarray],
+             feature: Callable[[str], np.ndarray], release: Callable[[set[str]], None] | None = None,
+             scene_notes: list[str]) -> Extraction:
+    """Class masks -> one extraction: refusals, exclusions, parts, post-processing, regions, evidence, caveats.
+
+    Shared by :func:`extract` and the streamed extraction (:mod:`spex.engine.streamed`), which hands in
+    masks stitched from its tiles. ``feature(name)`` gives a full-scene map of a primary index;
+    ``release(keep)`` may free every map but the indices in ``keep`` once the class masks are final.
+    """
     refused = unsupported_claims({r.target: r.mask for r in results}, sanity, bool(scene.calibrated))
-    union = np.zeros(valid.shape, dtype=bool)
-    for r in results:
-        if r.target not in refused:
-            union |= r.mask
-    allowed = valid.copy() if sanity.usable is None else valid & sanity.usable
+    claimed = [r.mask for r in results if r.target not in refused]
+    if len(claimed) == 1:  # one class: its mask is the union (read only from here on: no full-scene copy)
+        union = claimed[0]
+    else:
+        union = np.zeros(valid.shape, dtype=bool)
+        for m in claimed:
+            union |= m
+    allowed = valid if sanity.usable is None else valid & sanity.usable  # never written in place
     excluded_px: dict[str, int] = {}
-    for x in request.exclude:
-        ex = evaluate_rule(x, ctx, strictness=0).mask
+    for x, ex in exclusions.items():
         excluded_px[x] = int((union & ex).sum())
-        allowed &= ~ex
+        allowed = allowed & ~ex
     part_notes: list[str] = []
     if request.parts or request.drop_parts:  # sea / rivers / lakes by region shape (spex.engine.parts)
         water = np.zeros(valid.shape, dtype=bool)
@@ -91,26 +116,26 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
                 water |= r.mask
         kept, part_notes = select_parts(water & allowed, valid, keep=request.parts, drop=request.drop_parts,
                                         pixel_area_m2=float(scene.pixel_area_m2), georeferenced=scene.crs is not None)
-        union &= ~water | kept
+        union = union & (~water | kept)
 
-    if cache.one_shot:  # a one-shot run: only the primary indices and the masks are read from here on
-        keep = {r.index for r in results}
-        cache.release(keep)
-        ctx.release(keep)
+    if release is not None:
+        release({r.index for r in results})
     pixel_area = float(scene.pixel_area_m2)
-    active = [(r.target, r.mask & union) for r in results if r.target not in refused]
     class_map = None
-    if len(active) > 1:  # several classes: each post-processed on its own, one class per region (classes.py)
+    if len(claimed) > 1:  # several classes: each post-processed on its own, one class per region (classes.py)
+        active = [(r.target, r.mask & union) for r in results if r.target not in refused]
         mask, labels, n, class_map, class_steps = postprocess_classes(active, request, allowed=allowed, valid=valid,
                                                                      pixel_area_m2=pixel_area)
         report = PostprocessReport(steps=class_steps)
     else:
         mask, labels, n, report = postprocess(union, request, allowed=allowed, valid=valid, pixel_area_m2=pixel_area)
-    index_maps = {r.index: ctx.feature(r.index) for r in results if r.index not in MASK_FEATURES}
+    del union, allowed
+    index_maps = {r.index: feature(r.index) for r in results if r.index not in MASK_FEATURES}
     regions = describe_regions(mask, pixel_area_m2=pixel_area, index_maps=index_maps, labels=labels)
 
-    evidence = [_evidence(r, ctx, mask, valid, applied) for r, (_, applied) in zip(results, limited, strict=True)]
-    caveats = part_notes + scene_caveats(scene, ctx) + sanity.caveats
+    evidence = [_evidence(r, index_maps.get(r.index, r.mask), mask, valid, a)
+                for r, a in zip(results, applied, strict=True)]
+    caveats = part_notes + scene_notes + sanity.caveats
     caveats += [f"No {TARGET_LABELS[t]} claimed: {why}." for t, why in refused.items() if not sanity.refusal]
     for r in results:
         caveats.extend(c for c in r.caveats if c not in caveats)
@@ -130,11 +155,11 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
                       pixel_area_m2=pixel_area, class_map=class_map)
 
 
-def _evidence(r: RuleResult, ctx: RuleContext, mask: np.ndarray, valid: np.ndarray,
+def _evidence(r: RuleResult, values: np.ndarray, mask: np.ndarray, valid: np.ndarray,
               applied: tuple = ()) -> ClassEvidence:
-    """Mean primary index over selected pixels of this class vs valid unselected pixels."""
+    """Mean primary index (``values``; cloud/shadow: the class mask itself, 0/1) over selected pixels of
+    this class vs valid unselected pixels."""
     inside_px = mask & r.mask
-    values = r.mask if r.index in MASK_FEATURES else ctx.feature(r.index)  # cloud/shadow: the mask itself, 0/1
     mean_in = _masked_mean(values, inside_px)
     mean_out = _masked_mean(values, valid, exclude=mask)
     return ClassEvidence(target=r.target, index=r.index, formula=r.formula, bands=r.bands,
@@ -166,10 +191,10 @@ def _masked_mean(values: np.ndarray, where: np.ndarray, exclude: np.ndarray | No
     return total / count if count else math.nan
 
 
-def _obstruction_caveats(ctx: RuleContext, n_valid: int) -> list[str]:
-    """Cloud, haze and shadow shares with what was done about them, and the source that found them."""
-    ob = ctx.obstruction()
-    cloud, haze, shadow = (float(m.sum()) / n_valid for m in (ob.cloud, ob.haze, ob.shadow))
+def obstruction_caveats(shares: tuple[int, int, int], n_valid: int, source: str) -> list[str]:
+    """Cloud, haze and shadow shares (pixels of cloud, haze, shadow) with what was done about them, and the
+    source that found them."""
+    cloud, haze, shadow = (float(px) / n_valid for px in shares)
     if cloud < 0.001 and shadow < 0.001:
         return []
     parts = []
@@ -180,17 +205,19 @@ def _obstruction_caveats(ctx: RuleContext, n_valid: int) -> list[str]:
         parts.append(f"cloud shadow: {100 * shadow:.1f} %")
     out = []
     if parts:
-        out.append(f"{' and '.join(parts).capitalize()} of the valid scene ({ob.source}); those pixels are not "
+        out.append(f"{' and '.join(parts).capitalize()} of the valid scene ({source}); those pixels are not "
                    "assigned to any land or water class (ask for 'the clouds' or 'the cloud shadows' to see them).")
     if haze >= 0.001:
-        out.append(f"Thin cloud / haze covers {100 * haze:.1f} % of the valid scene ({ob.source}): the ground still "
+        out.append(f"Thin cloud / haze covers {100 * haze:.1f} % of the valid scene ({source}): the ground still "
                    "shows there, so it is kept in the classes, but index values are attenuated; say 'without the "
                    "haze' to leave it out.")
     return out
 
 
-def scene_caveats(scene: Scene, ctx: RuleContext) -> list[str]:
-    """Caveats about the scene itself: scaling, offsets, clouds, band set, georeference."""
+def scene_caveats(scene: Scene, has: Callable[..., bool], n_valid: int, shares: tuple[int, int, int],
+                  source: str) -> list[str]:
+    """Caveats about the scene itself: scaling, offsets, clouds (``shares``: cloud, haze, shadow pixels
+    found by ``source``), band set (``has``: the rules' band test), georeference."""
     caveats: list[str] = []
     if not scene.calibrated:
         caveats.append("Values are relatively scaled DN, not calibrated reflectance ("
@@ -200,13 +227,11 @@ def scene_caveats(scene: Scene, ctx: RuleContext) -> list[str]:
         low = note.lower()
         if "offset" in low and ("removed" in low or "subtracted" in low) and not low.startswith("no "):
             caveats.append(note)
-    valid = ctx.valid()
-    n_valid = int(valid.sum())
     if n_valid:
-        caveats.extend(_obstruction_caveats(ctx, n_valid))
-    if not ctx.has("blue", "green", "red"):
+        caveats.extend(obstruction_caveats(shares, n_valid, source))
+    if not has("blue", "green", "red"):
         caveats.append("Cloud screening needs the blue, green and red bands; it was not applied to this scene.")
-    if not ctx.has("nir"):
+    if not has("nir"):
         caveats.append("RGB only: without near-infrared, classes are approximated from colour and brightness.")
     if scene.crs is None:
         caveats.append("The scene is not georeferenced: areas are in pixels and no coordinates are given.")

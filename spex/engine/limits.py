@@ -64,7 +64,7 @@ def evaluate_with_limits(target: str, ctx: RuleContext, request: ExtractionReque
     limits = [lim for lim in request.index_limits if lim.target == target]
     if not limits:
         return evaluate_rule(target, ctx), ()
-    sub = RuleContext(ctx.cache, strictness=ctx.strictness,
+    sub = RuleContext(ctx.cache, strictness=ctx.strictness, calibration=ctx.calibration,
                       user_limits={lim.index: (lim.low, lim.high) for lim in limits})
     result = evaluate_rule(target, sub)
     applied = tuple(AppliedLimit(lim, sub.replaced.get(lim.index), result.index, ctx.strictness) for lim in limits)

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse import csgraph
 
 from spex.engine.request import ExtractionRequest
 
@@ -48,6 +49,8 @@ REGION_BOXES: Final[dict[str, tuple[float, float, float, float]]] = {
 _EIGHT: Final[np.ndarray] = np.ones((3, 3), dtype=bool)
 #: Pixels per block when accumulating centroids (bounds temporary memory to a few MB).
 _BLOCK_PIXELS: Final[int] = 1 << 20
+#: Rows of about this many pixels are labelled at a time (:func:`_label`): ~5 bytes/pixel of working memory.
+_LABEL_STRIP_PIXELS: Final[int] = 1 << 22
 _CROSS: Final[np.ndarray] = ndimage.generate_binary_structure(2, 1)
 
 
@@ -70,15 +73,18 @@ class PostprocessReport:
         self.steps.append(text)
 
 
-def relabel_by_size(labels: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+def relabel_by_size(labels: np.ndarray, keep: np.ndarray | None = None, *,
+                    in_place: bool = False) -> tuple[np.ndarray, int]:
     """Renumber ``labels`` (0 = background) so 1 is the largest region; optionally keep a subset.
 
     Args:
         labels: int label image.
         keep: optional bool array indexed by old label (index 0 ignored).
+        in_place: renumber a writeable uint16 or int32 ``labels`` itself, row block by row block (no
+            second label image: 400 MB at 10240²).
 
     Returns:
-        (int32 labels, number of regions).
+        (labels: int32, or ``labels`` itself in place, number of regions).
     """
     n_old = int(labels.max()) if labels.size else 0
     if n_old == 0:
@@ -92,7 +98,13 @@ def relabel_by_size(labels: np.ndarray, keep: np.ndarray | None = None) -> tuple
     order = old[np.lexsort((old, -counts[old]))]
     lut = np.zeros(n_old + 1, dtype=np.int32)
     lut[order] = np.arange(1, order.size + 1, dtype=np.int32)
-    return lut[labels], int(order.size)
+    if not (in_place and labels.dtype in (np.uint16, np.int32) and labels.flags.writeable and labels.ndim == 2):
+        return lut[labels], int(order.size)
+    lut = lut.astype(labels.dtype)  # the new numbers are at most the old ones: they fit
+    step = max(1, _BLOCK_PIXELS // max(labels.shape[1], 1))
+    for r0 in range(0, labels.shape[0], step):
+        labels[r0:r0 + step] = lut[labels[r0:r0 + step]]
+    return labels, int(order.size)
 
 
 def _label_counts(labels: np.ndarray, n: int) -> np.ndarray:
@@ -125,8 +137,63 @@ def _centroids(labels: np.ndarray, n: int, counts: np.ndarray) -> tuple[np.ndarr
 
 
 def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    labels, n = ndimage.label(mask, structure=_EIGHT)
-    return labels.astype(np.int32, copy=False), int(n)
+    """8-connected labels numbered like ``ndimage.label`` (raster order of each region's first pixel).
+
+    Labelled in strips of rows joined across the seams (union-find over the pairs of labels that touch
+    there): ``ndimage.label`` on a whole scene needs ~5 bytes/pixel of working memory (500 MB at
+    10240²). uint16 while the regions fit (2 bytes/pixel, not 4), else int32.
+    """
+    for dtype in (np.uint16, np.int32):
+        try:
+            return _label_strips(mask, dtype)
+        except OverflowError:
+            continue
+    raise AssertionError("unreachable")  # int32 holds more labels than a raster has pixels / 2
+
+
+def _label_strips(mask: np.ndarray, dtype: type) -> tuple[np.ndarray, int]:
+    h, w = mask.shape
+    out = np.zeros((h, w), dtype=dtype)
+    top = int(np.iinfo(dtype).max)
+    step = max(1, _LABEL_STRIP_PIXELS // max(w, 1))
+    offset = 0
+    for r0 in range(0, h, step):
+        part = out[r0:r0 + step]
+        try:
+            n = ndimage.label(mask[r0:r0 + step], structure=_EIGHT, output=part)
+        except RuntimeError:  # more regions in this strip than dtype holds
+            raise OverflowError from None
+        if offset + n > top:
+            raise OverflowError
+        if offset:
+            np.add(part, dtype(offset), out=part, where=part > 0)
+        offset += n
+    if h <= step or offset == 0:
+        return out, offset
+    a, b = [], []
+    for r in range(step, h, step):  # 8-connected pairs across the seam above row r
+        up, down = out[r - 1], out[r]
+        for shift in (-1, 0, 1):
+            u = up[max(0, -shift):w - max(0, shift)]
+            d = down[max(0, shift):w - max(0, -shift)]
+            both = (u > 0) & (d > 0)
+            a.append(u[both])
+            b.append(d[both])
+    first, second = np.concatenate(a).astype(np.int64), np.concatenate(b).astype(np.int64)
+    graph = sparse.coo_matrix((np.ones(first.size, dtype=np.int8), (first, second)), shape=(offset + 1, offset + 1))
+    n_comp, comp = csgraph.connected_components(graph, directed=False)
+    lowest = np.full(n_comp, offset + 1, dtype=np.int64)  # a region's number: its lowest strip label
+    np.minimum.at(lowest, comp[1:], np.arange(1, offset + 1))
+    used = np.unique(comp[1:])
+    order = used[np.argsort(lowest[used], kind="stable")]
+    rank = np.zeros(n_comp, dtype=np.int64)
+    rank[order] = np.arange(1, order.size + 1)
+    lut = np.zeros(offset + 1, dtype=dtype)
+    lut[1:] = rank[comp[1:]]
+    rows = max(1, _BLOCK_PIXELS // max(w, 1))
+    for r0 in range(0, h, rows):
+        out[r0:r0 + rows] = lut[out[r0:r0 + rows]]
+    return out, int(order.size)
 
 
 def postprocess(mask: np.ndarray, request: ExtractionRequest, *, allowed: np.ndarray, pixel_area_m2: float,
@@ -208,5 +275,5 @@ def postprocess(mask: np.ndarray, request: ExtractionRequest, *, allowed: np.nda
             keep[drop] = False
             report.add(f"kept the {request.keep_largest} largest of {candidates.size} regions")
 
-    new_labels, n_new = relabel_by_size(labels, keep)
+    new_labels, n_new = relabel_by_size(labels, keep, in_place=True)  # labels is this function's own
     return new_labels > 0, new_labels, n_new, report

@@ -50,7 +50,7 @@ def region_polygons(labels: np.ndarray, transform: Any, *, keep: Sequence[int] |
     Pixels are traced 4-connected by GDAL; pieces of one label that touch only at a corner
     (8-connected regions) are joined into a MultiPolygon. ``keep`` restricts to some labels.
     """
-    source = np.asarray(labels, dtype=np.int32)
+    source = labels if labels.dtype in (np.uint16, np.int32) else np.asarray(labels, dtype=np.int32)  # GDAL types
     if keep is not None:
         source = np.where(np.isin(source, np.asarray(list(keep), dtype=np.int32)), source, 0)
     parts: dict[int, list[Polygon]] = defaultdict(list)

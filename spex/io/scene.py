@@ -198,13 +198,25 @@ class Scene:
 
     def windows(self, size: int = 1024) -> Iterator[Window]:
         """Tiles of at most ``size`` x ``size`` pixels covering the scene, row by row."""
-        if size <= 0:
-            raise ValueError(f"invalid tile size: {size!r}; expected a positive integer")
-        for row in range(0, self.height, size):
-            for col in range(0, self.width, size):
-                yield Window(col, row, min(size, self.width - col), min(size, self.height - row))
+        return tile_windows(self.width, self.height, size)
 
     # -- reading ------------------------------------------------------------------------
+    def companions(self, bands: Sequence[str]) -> tuple[str, ...]:
+        """``bands`` and every band decoded with them: those of the same file unless it is band-interleaved.
+
+        Why: a block of a pixel-interleaved file (or of a warped view of one) holds every band of the file,
+        so reading them one at a time decodes it once per band; a tile reads them together instead.
+        """
+        wanted = {self.band_names[i] for i in self._resolve(bands)}
+        files = set()
+        for name, src in zip(self.band_names, self._sources, strict=True):
+            if name in wanted and str(getattr(src.reader, "interleaving", "") or "").lower().endswith("band"):
+                continue
+            if name in wanted:
+                files.add(src.file_key)
+        return tuple(n for n, src in zip(self.band_names, self._sources, strict=True)
+                     if n in wanted or src.file_key in files)
+
     def _resolve(self, bands: Sequence[str] | str | None) -> list[int]:
         if bands is None:
             return list(range(len(self.band_names)))
@@ -271,6 +283,24 @@ class Scene:
         except RasterioError as exc:
             raise SceneReadError(f"cannot read the scene's files (corrupt or truncated?): {exc}") from None
 
+    def _read_together(self, bands: Sequence[int], window: Window | None) -> dict[int, np.ndarray]:
+        """Full-resolution values of ``bands``, one read per file: a pixel-interleaved block is decoded
+        once for all the bands asked of it, not once per band."""
+        groups: dict[int, list[int]] = {}
+        for i in dict.fromkeys(bands):
+            if not self._sources[i].use_mask:
+                groups.setdefault(id(self._sources[i].reader), []).append(i)
+        out: dict[int, np.ndarray] = {}
+        try:
+            for members in groups.values():
+                if len(members) > 1:
+                    reader = self._sources[members[0]].reader
+                    cube = reader.read([self._sources[i].index for i in members], window=window)
+                    out.update(zip(members, cube, strict=True))
+        except RasterioError as exc:
+            raise SceneReadError(f"cannot read the scene's files (corrupt or truncated?): {exc}") from None
+        return out
+
     def _invalid(self, window: Window | None, out_shape: tuple[int, int] | None, shape: tuple[int, int],
                  have: dict[int, tuple[np.ndarray, np.ndarray | None]],
                  pre: Mapping[int, np.ndarray] | None = None) -> np.ndarray:
@@ -319,9 +349,10 @@ class Scene:
         core = set(self._core())
         have: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         memo_valid = None if out_shape is None else self._valid_decimated(window, shape)
-        pre = None
         if out_shape is not None:  # every file decoded once, for the bands and (if needed) validity
             pre = self._prefetch([*idx, *(core if memo_valid is None else ())], window, shape)
+        else:
+            pre = self._read_together(idx, window)
         for k, i in enumerate(idx):
             arr, bad = self._raw_band(i, window, out_shape, pre)
             if out_shape is not None and i in core:
@@ -350,6 +381,10 @@ class Scene:
         if memo_valid is not None:
             return memo_valid
         return ~self._invalid(window, out_shape, shape, {}, self._prefetch(self._core(), window, shape))
+
+    def valid_full(self) -> np.ndarray:
+        """The whole scene's validity mask, shared and read-only (no copy: one byte per pixel, held once)."""
+        return self._valid_full()
 
     def _valid_decimated(self, window: Window | None, shape: tuple[int, int]) -> np.ndarray | None:
         """Nearest-sampled validity at ``shape`` from the memo, or None when it is not built yet.
@@ -410,6 +445,15 @@ class Scene:
 
 
 # ---------------------------------------------------------------------------------------
+def tile_windows(width: int, height: int, size: int) -> Iterator[Window]:
+    """Windows of at most ``size`` x ``size`` pixels covering a ``width`` x ``height`` grid, row by row."""
+    if size <= 0:
+        raise ValueError(f"invalid tile size: {size!r}; expected a positive integer")
+    for row in range(0, height, size):
+        for col in range(0, width, size):
+            yield Window(col, row, min(size, width - col), min(size, height - row))
+
+
 def _slices(window: Window | None) -> tuple[slice, slice]:
     """Array slices of a checked (integer) window; the whole array for None."""
     if window is None:

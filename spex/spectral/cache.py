@@ -98,6 +98,8 @@ class IndexCache:
 
     def valid(self) -> np.ndarray:
         """Validity mask, bool (H, W), True = valid data."""
+        if "valid" not in self._maps and callable(getattr(self.scene, "valid_full", None)):
+            self._maps["valid"] = self.scene.valid_full()  # the scene's own read-only mask: not held twice
         if "valid" not in self._maps:
             out = np.zeros((self.scene.height, self.scene.width), dtype=bool)
             for w in self.scene.windows(self.window_size):
@@ -129,6 +131,10 @@ class IndexCache:
         if key not in self._derived:
             self._derived[key] = compute()
         return self._derived[key]
+
+    def name_of(self, values: np.ndarray) -> str | None:
+        """Key of the cached map that is ``values`` itself (e.g. "index:NDVI"), None when it is not one."""
+        return next((key for key, arr in self._maps.items() if arr is values), None)
 
     def cached(self) -> tuple[str, ...]:
         """Keys of the maps and memoised results held, e.g. ('index:NDVI', 'valid')."""

@@ -29,7 +29,8 @@ from typing import Any, Final
 import numpy as np
 from rasterio.windows import Window
 
-__all__ = ["MODEL_PIXEL_M", "ModelMasks", "SceneBands", "csmask_available", "csmask_masks"]
+__all__ = ["MODEL_PIXEL_M", "ModelMasks", "SceneBands", "csmask_available", "csmask_masks", "csmask_coarse",
+           "expand_classes"]
 
 #: The models were trained on ~30 m pixels; finer scenes are block-averaged to about this size.
 MODEL_PIXEL_M: Final[float] = 30.0
@@ -123,6 +124,41 @@ def _coarse_from_scene(src: SceneBands, names: Sequence[str], f: int) -> np.ndar
     return out
 
 
+def csmask_coarse(bands: Mapping[str, np.ndarray] | SceneBands, valid: np.ndarray, pixel_m: float | None, *,
+                  surface: bool) -> tuple[np.ndarray, int, str]:
+    """The model's classes on its ~30 m grid: (uint8 classes (0 clear, 1 cloud, 2 shadow), block factor, model).
+
+    Same arguments as :func:`csmask_masks`; a block with no valid pixel is clear. Why separate: the
+    streamed extraction keeps this small grid for the whole scene and expands one tile at a time.
+    """
+    from spex.spectral.csmask_tiles import csmask_classes
+
+    names = [b for b in _BANDS6 if b in bands] if all(b in bands for b in _BANDS6) else list(_BANDS6[:4])
+    f = max(1, int(round(MODEL_PIXEL_M / pixel_m))) if pixel_m else 1
+    if isinstance(bands, SceneBands):
+        img = _coarse_from_scene(bands, names, f)
+    else:
+        img = _coarse_from_maps(bands, names, valid, f)
+    ok = np.isfinite(img).all(axis=-1)
+    img[~ok] = 0.0
+    threads = max(1, (os.cpu_count() or 1))
+    csm, version = csmask_classes(img, [_NAMES.get(b, b) for b in names],
+                                  product_level="l2a" if surface else "l1c", threads=threads)
+    del img
+    csm[~ok] = 0
+    return csm, f, f"ukis-csmask {version}"
+
+
+def expand_classes(classes: np.ndarray, f: int, shape: tuple[int, int],
+                   pixels: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The coarse ``classes`` on the scene grid (``shape``), or at the scene's ``pixels`` = (rows, cols) only
+    (a tile: two ranges; an overview: its sampled rows and columns), the same values as that part."""
+    if pixels is None:
+        return _expand(classes, f, shape)
+    rows, cols = pixels
+    return classes[np.ix_(np.asarray(rows) // f, np.asarray(cols) // f)]
+
+
 def csmask_masks(bands: Mapping[str, np.ndarray] | SceneBands, valid: np.ndarray, pixel_m: float | None, *,
                  surface: bool) -> ModelMasks:
     """Run ukis-csmask on reflectance ``bands`` (blue, green, red, nir [, swir1, swir2]).
@@ -137,22 +173,7 @@ def csmask_masks(bands: Mapping[str, np.ndarray] | SceneBands, valid: np.ndarray
     Raises:
         ImportError: ukis-csmask / onnxruntime not installed. KeyError: a required band is missing.
     """
-    from spex.spectral.csmask_tiles import csmask_classes
-
-    names = [b for b in _BANDS6 if b in bands] if all(b in bands for b in _BANDS6) else list(_BANDS6[:4])
-    shape = valid.shape
-    f = max(1, int(round(MODEL_PIXEL_M / pixel_m))) if pixel_m else 1
-    if isinstance(bands, SceneBands):
-        img = _coarse_from_scene(bands, names, f)
-    else:
-        img = _coarse_from_maps(bands, names, valid, f)
-    ok = np.isfinite(img).all(axis=-1)
-    img[~ok] = 0.0
-    threads = max(1, (os.cpu_count() or 1))
-    csm, version = csmask_classes(img, [_NAMES.get(b, b) for b in names],
-                                  product_level="l2a" if surface else "l1c", threads=threads)
-    del img
-    csm[~ok] = 0
-    cloud = _expand(csm == 1, f, shape) & valid
-    shadow = _expand(csm == 2, f, shape) & valid
-    return ModelMasks(cloud, shadow, f"ukis-csmask {version}", f)
+    csm, f, model = csmask_coarse(bands, valid, pixel_m, surface=surface)
+    cloud = _expand(csm == 1, f, valid.shape) & valid
+    shadow = _expand(csm == 2, f, valid.shape) & valid
+    return ModelMasks(cloud, shadow, model, f)

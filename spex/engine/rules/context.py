@@ -21,6 +21,7 @@ from scipy import ndimage
 from spex.errors import BandError
 from spex.spectral import INDICES, IndexCache, otsu_threshold
 from spex.io.quality import QualityLayer
+from spex.engine.rules.calibration import Calibration
 from spex.engine.rules.obstruction import CLOUD_METHOD_ENV, Obstruction, detect_obstruction
 from spex.spectral.cloud import CORE_RADIUS_M
 from spex.spectral.thresholds import masked_sample
@@ -106,6 +107,11 @@ class RuleContext:
     user_limits: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     #: index -> the adaptive threshold a user bound replaced (so the reply can show both)
     replaced: dict[str, float] = field(default_factory=dict)
+    #: scene-wide statistics recorded on an overview and replayed on tiles (spex.engine.streamed);
+    #: None = each statistic is computed from this context's own pixels
+    calibration: Calibration | None = None
+    #: (target, strictness) of the rules being evaluated, innermost last (names the statistics)
+    _frames: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -140,6 +146,24 @@ class RuleContext:
             self._features[name] = _local_feature(self, name)
         return self._features[name]
 
+    def statistic(self, name: tuple, compute: Callable[[], object]) -> object:
+        """A scene-wide statistic of the rule being evaluated (an Otsu split, a mean), named by ``name``.
+
+        Why: a tile of a large scene must threshold like the whole scene, so its statistics come from the
+        calibration (:class:`Calibration`) when there is one; otherwise ``compute()`` on this context.
+        """
+        if self.calibration is None:
+            return compute()
+        frame = self._frames[-1] if self._frames else ("", self.strictness)
+        return self.calibration.get((*frame, *name), compute)
+
+    def name_of(self, values: np.ndarray) -> str:
+        """The cache or feature key of the map ``values`` ("index:NDVI", "band:green", "VIS"), "?" if none."""
+        for key, arr in self._features.items():
+            if arr is values:
+                return key
+        return self.cache.name_of(values) or "?"
+
     def describe(self, name: str) -> Feature:
         if name in INDICES:
             idx = INDICES[name]
@@ -155,9 +179,12 @@ class RuleContext:
         """Cloud, haze and cloud shadow from the best source at hand (:mod:`.obstruction`), memoised."""
         if "obstruction" not in self._derived:
             # memoised on the scene's cache: refinements and undo must not re-run the cloud model
-            key = f"obstruction:{os.environ.get(CLOUD_METHOD_ENV, 'auto').lower()}"
-            self._derived["obstruction"] = self.cache.memo(key, lambda: detect_obstruction(self))
+            self._derived["obstruction"] = self.cache.memo(_obstruction_key(), lambda: detect_obstruction(self))
         return self._derived["obstruction"]  # type: ignore[return-value]
+
+    def use_obstruction(self, obstruction: Obstruction) -> None:
+        """Take ``obstruction`` as this scene's (a tile cut from the whole scene's) instead of detecting it."""
+        self._derived["obstruction"] = self.cache.memo(_obstruction_key(), lambda: obstruction)
 
     def cloud(self) -> np.ndarray:
         """All cloud, thin and opaque (False everywhere when nothing can detect it)."""
@@ -239,17 +266,22 @@ def texture_window(ctx: RuleContext) -> int:
     return int(min(max(size, 3), 51))
 
 
+def _obstruction_key() -> str:
+    return f"obstruction:{os.environ.get(CLOUD_METHOD_ENV, 'auto').lower()}"
+
+
 def adaptive_threshold(ctx: RuleContext, values: np.ndarray, within: np.ndarray, *, bounds: tuple[float, float],
                        fallback: float, direction: str, strictness: int,
                        step: float = STRICTNESS_STEP) -> tuple[float, str]:
     """Otsu threshold of ``values`` inside ``within``, clamped, then shifted by strictness."""
-    sample = masked_sample(values, within)  # the subsample otsu_threshold would draw, no full copy
     if not ctx.cache.scene.calibrated:
         # relative scaling shifts values by unknown amounts: trust the scene's own split more
         # (only towards the class core: index signs stay meaningful under relative scaling)
         slack = RELATIVE_BOUND_SLACK * (REFLECTANCE_STEP / STRICTNESS_STEP if step == REFLECTANCE_STEP else 1.0)
         bounds = (bounds[0], bounds[1] + slack) if direction == ">" else (bounds[0] - slack, bounds[1])
-    result = otsu_threshold(sample, bounds=bounds, fallback=fallback)
+    # masked_sample: the subsample otsu_threshold would draw, without a full copy
+    result = ctx.statistic(("otsu", ctx.name_of(values), bounds, fallback),
+                           lambda: otsu_threshold(masked_sample(values, within), bounds=bounds, fallback=fallback))
     shift = step * strictness
     value = float(result.value) + (shift if direction == ">" else -shift)
     for name, (low, high) in ctx.user_limits.items():  # the user's value wins, said in the evidence
@@ -317,11 +349,17 @@ def evaluate_rule(target: str, ctx: RuleContext, strictness: int | None = None) 
     s = ctx.strictness if strictness is None else strictness
     key = (target, s)
     if key not in ctx.results:
+        def run() -> RuleResult:
+            ctx._frames.append(key)
+            try:
+                return RULES[target](ctx, s)
+            finally:
+                ctx._frames.pop()
         if ctx.user_limits:  # user bounds change thresholds and record what they replaced: per extraction
-            ctx.results[key] = RULES[target](ctx, s)
+            ctx.results[key] = run()
         else:  # a pure function of the scene: refinements, undo and redo reuse it (memoised on the cache)
             method = os.environ.get(CLOUD_METHOD_ENV, "auto").lower()
-            ctx.results[key] = ctx.cache.memo(f"rule:{target}:{s}:{method}", lambda: _frozen(RULES[target](ctx, s)))
+            ctx.results[key] = ctx.cache.memo(f"rule:{target}:{s}:{method}", lambda: _frozen(run()))
     return ctx.results[key]
 
 

@@ -117,6 +117,11 @@ def _canopy_split_by_moisture(ctx: RuleContext, green: np.ndarray, dense: np.nda
     """
     if not ctx.cache.scene.calibrated:  # relative DN: absolute green bounds mean nothing
         return math.nan, ""
+    return ctx.statistic(("canopy split", ctx.name_of(green)),  # type: ignore[return-value]
+                         lambda: _moisture_split(green, dense, ndmi))
+
+
+def _moisture_split(green: np.ndarray, dense: np.ndarray, ndmi: np.ndarray) -> tuple[float, str]:
     result = otsu_threshold(masked_sample(green, dense), bounds=CANOPY_GREEN_BOUNDS, fallback=math.nan)
     raw = result.otsu_raw
     if raw is None or not CANOPY_GREEN_BOUNDS[0] <= raw <= CANOPY_GREEN_BOUNDS[1]:
