@@ -14,7 +14,7 @@ from rasterio.windows import Window
 
 from spex.cli import main as spex_main
 from spex.engine import extract, parse_instruction
-from spex.engine.streamed import extract_streamed, halo_pixels
+from spex.engine.streamed import extract_streamed, halo_pixels, streaming_pays
 from spex.io import open_scene
 from spex.io.views import SceneOverview, SceneWindow
 from spex.spectral import IndexCache
@@ -89,6 +89,8 @@ def test_views_read_the_scene_pixels(data_dir: Path) -> None:
 def test_halo_covers_the_farthest_rule_reach() -> None:
     assert halo_pixels(10.0) * 10.0 >= 500 + 60   # wetland distance to water plus the haze test
     assert halo_pixels(30.0) < halo_pixels(10.0)
+    assert streaming_pays(10240, 10240, 10.0, 1024) and not streaming_pays(2048, 2048, 10.0, 1024)
+    assert not streaming_pays(10240, 10240, 1.0, 1024)   # a 1 m scene's halo is wider than the tile
     with pytest.raises(ValueError, match="at least 16"):
         extract_streamed(None, None, tile_size=8)  # type: ignore[arg-type]
 

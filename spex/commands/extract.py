@@ -49,8 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="read and compute the scene in N x N windows (default 1024); results do not depend on it")
     p.add_argument("--stream", choices=("auto", "on", "off"), default="auto",
                    help="run the class rules tile by tile (memory bounded by the tile size, thresholds calibrated "
-                        "on the whole scene): auto = for scenes over 2048 x 2048 px (default), on, off = the whole "
-                        "scene at once (spectral backend only)")
+                        "on the whole scene): auto = for scenes over 2048 x 2048 px whose rule halo is at most half "
+                        "a tile, i.e. pixels of ~1.5 m or more at the default tile size (default), on, off = the "
+                        "whole scene at once (spectral backend only)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="split this scene's tiles across a local Dask cluster of N worker processes (streamed "
                         "extraction; same result as one process)")
@@ -107,8 +108,8 @@ def _tile_cluster(args: argparse.Namespace, bands: list[str] | None) -> Iterator
 
 
 def _streamed(args: argparse.Namespace, scene, backend) -> bool:
-    """Whether to run the rules tile by tile (``--stream``; auto: scenes over STREAM_MIN_PIXELS)."""
-    from spex.engine.streamed import STREAM_MIN_PIXELS
+    """Whether to run the rules tile by tile (``--stream``; auto: see ``streaming_pays``)."""
+    from spex.engine.streamed import streaming_pays
 
     mode = getattr(args, "stream", "auto")
     if backend is not None:
@@ -121,7 +122,8 @@ def _streamed(args: argparse.Namespace, scene, backend) -> bool:
                         "(--stream auto or on)")
     if getattr(args, "workers", None) or getattr(args, "scheduler", None):
         return True
-    return mode == "on" or (mode == "auto" and scene.width * scene.height > STREAM_MIN_PIXELS)
+    return mode == "on" or (mode == "auto" and streaming_pays(scene.height, scene.width, min(scene.pixel_size_m),
+                                                              args.tile_size))
 
 
 def run(args: argparse.Namespace, on_result=None) -> int:

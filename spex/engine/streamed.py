@@ -42,11 +42,11 @@ from spex.io import Scene
 from spex.io.views import SceneOverview, SceneWindow
 from spex.spectral import IndexCache
 
-__all__ = ["extract_streamed", "halo_pixels", "STREAM_MIN_PIXELS", "OVERVIEW_SIDE"]
+__all__ = ["extract_streamed", "halo_pixels", "streaming_pays", "STREAM_MIN_PIXELS", "OVERVIEW_SIDE"]
 
 logger = logging.getLogger(__name__)
 
-#: Scenes with more pixels than this are streamed by the extract CLI (``--stream auto``).
+#: Scenes with more pixels than this are streamed by the extract CLI (``--stream auto``, see streaming_pays).
 STREAM_MIN_PIXELS: Final[int] = 2048 * 2048
 #: Longer side of the calibration overview (pixels): ~2.4 M sampled pixels, more than Otsu's sample.
 OVERVIEW_SIDE: Final[int] = 1536
@@ -62,6 +62,13 @@ HALO_SLACK_PX: Final[int] = 8
 def halo_pixels(pixel_m: float) -> int:
     """Halo (pixels) around each tile so that its core pixels see every neighbour the rules read."""
     return int(math.ceil(RULE_REACH_M / max(float(pixel_m), 1e-6))) + HALO_SLACK_PX
+
+
+def streaming_pays(height: int, width: int, pixel_m: float, tile_size: int) -> bool:
+    """Whether streaming is worth it by default: a scene over STREAM_MIN_PIXELS whose halo is at most half
+    a tile (on metre-scale imagery the 500 m wetland reach makes each tile's view several tiles wide, and
+    the whole-scene engine then needs less memory)."""
+    return height * width > STREAM_MIN_PIXELS and halo_pixels(pixel_m) <= tile_size // 2
 
 
 @dataclass
