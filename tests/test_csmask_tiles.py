@@ -11,7 +11,7 @@ import pytest
 
 from spex.io import open_scene
 from spex.spectral import IndexCache
-from spex.spectral.csmask import SceneBands, _spans, csmask_available, csmask_masks
+from spex.spectral.csmask import SceneBands, _spans, csmask_available, csmask_coarse, expand_classes
 
 DATA = Path(__file__).parent / "data"
 pytestmark = pytest.mark.skipif(not csmask_available() and not os.environ.get("CI"),
@@ -67,10 +67,13 @@ def test_window_reads_match_full_maps(files: list[str], window: int) -> None:
             cache = IndexCache(scene)
             names = [b for b in ("blue", "green", "red", "nir", "swir1", "swir2") if b in scene.band_names]
             pixel = float(min(scene.pixel_size_m))
-            maps = csmask_masks({b: cache.band(b) for b in names}, cache.valid(), pixel, surface=False)
-            windows = csmask_masks(SceneBands(scene, {b: b for b in names}, window), cache.valid(), pixel,
-                                   surface=False)
-    assert maps.factor == (3 if scene.sensor.startswith("Sentinel-2") else 1)   # 10 m: 3x3 block means
-    assert np.array_equal(maps.cloud, windows.cloud)
-    assert np.array_equal(maps.shadow, windows.shadow)
-    assert maps.model == windows.model
+            valid = cache.valid()
+            maps = csmask_coarse({b: cache.band(b) for b in names}, valid, pixel, surface=False)
+            windows = csmask_coarse(SceneBands(scene, {b: b for b in names}, window), valid, pixel, surface=False)
+    (map_classes, factor, model), (window_classes, window_factor, window_model) = maps, windows
+    assert factor == window_factor == (3 if scene.sensor.startswith("Sentinel-2") else 1)   # 10 m: 3x3 means
+    assert np.array_equal(map_classes, window_classes)
+    for k in (1, 2):  # cloud, shadow on the scene grid
+        assert np.array_equal(expand_classes(map_classes == k, factor, valid.shape) & valid,
+                              expand_classes(window_classes == k, factor, valid.shape) & valid)
+    assert model == window_model

@@ -87,14 +87,19 @@ def _backend(args: argparse.Namespace):
     return backend_cls(args.model, quantization=args.quantization)
 
 
+def _cluster_asked(args: argparse.Namespace) -> bool:
+    """--workers or --scheduler was given (batch runs build extract arguments without them)."""
+    return getattr(args, "workers", None) is not None or getattr(args, "scheduler", None) is not None
+
+
 @contextlib.contextmanager
 def _tile_cluster(args: argparse.Namespace, bands: list[str] | None) -> Iterator[tuple]:
     """(opener, map_tiles) for the streamed extraction: a Dask cluster's workers with --workers/--scheduler,
     else (None, None) = this process."""
-    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
-    if workers is None and scheduler is None:
+    if not _cluster_asked(args):
         yield None, None
         return
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
     from spex.io import open_scene
     from spex.pipeline.cluster import ClusterSettings, dashboard_text, open_client
     from spex.pipeline.tiles import dask_tile_map
@@ -117,10 +122,10 @@ def _streamed(args: argparse.Namespace, scene, backend) -> bool:
             raise SpexError("--stream on applies to the spectral backend only (a SPEX checkpoint reads the whole "
                             "scene); use --stream auto or off")
         return False
-    if mode == "off" and (getattr(args, "workers", None) or getattr(args, "scheduler", None)):
-        raise SpexError("--workers/--scheduler split a scene's tiles, which needs the streamed extraction "
-                        "(--stream auto or on)")
-    if getattr(args, "workers", None) or getattr(args, "scheduler", None):
+    if _cluster_asked(args):
+        if mode == "off":
+            raise SpexError("--workers/--scheduler split a scene's tiles, which needs the streamed extraction "
+                            "(--stream auto or on)")
         return True
     return mode == "on" or (mode == "auto" and streaming_pays(scene.height, scene.width, min(scene.pixel_size_m),
                                                               args.tile_size))

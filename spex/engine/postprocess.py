@@ -100,11 +100,15 @@ def relabel_by_size(labels: np.ndarray, keep: np.ndarray | None = None, *,
     lut[order] = np.arange(1, order.size + 1, dtype=np.int32)
     if not (in_place and labels.dtype in (np.uint16, np.int32) and labels.flags.writeable and labels.ndim == 2):
         return lut[labels], int(order.size)
-    lut = lut.astype(labels.dtype)  # the new numbers are at most the old ones: they fit
+    _renumber_in_place(labels, lut.astype(labels.dtype))  # the new numbers are at most the old ones: they fit
+    return labels, int(order.size)
+
+
+def _renumber_in_place(labels: np.ndarray, lut: np.ndarray) -> None:
+    """``labels[:] = lut[labels]`` in row blocks (no second full-size label image)."""
     step = max(1, _BLOCK_PIXELS // max(labels.shape[1], 1))
     for r0 in range(0, labels.shape[0], step):
         labels[r0:r0 + step] = lut[labels[r0:r0 + step]]
-    return labels, int(order.size)
 
 
 def _label_counts(labels: np.ndarray, n: int) -> np.ndarray:
@@ -190,9 +194,7 @@ def _label_strips(mask: np.ndarray, dtype: type) -> tuple[np.ndarray, int]:
     rank[order] = np.arange(1, order.size + 1)
     lut = np.zeros(offset + 1, dtype=dtype)
     lut[1:] = rank[comp[1:]]
-    rows = max(1, _BLOCK_PIXELS // max(w, 1))
-    for r0 in range(0, h, rows):
-        out[r0:r0 + rows] = lut[out[r0:r0 + rows]]
+    _renumber_in_place(out, lut)
     return out, int(order.size)
 
 

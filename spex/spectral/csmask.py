@@ -29,8 +29,7 @@ from typing import Any, Final
 import numpy as np
 from rasterio.windows import Window
 
-__all__ = ["MODEL_PIXEL_M", "ModelMasks", "SceneBands", "csmask_available", "csmask_masks", "csmask_coarse",
-           "expand_classes"]
+__all__ = ["MODEL_PIXEL_M", "SceneBands", "csmask_available", "csmask_coarse", "expand_classes"]
 
 #: The models were trained on ~30 m pixels; finer scenes are block-averaged to about this size.
 MODEL_PIXEL_M: Final[float] = 30.0
@@ -38,16 +37,6 @@ MODEL_PIXEL_M: Final[float] = 30.0
 MODEL_PIXEL_RANGE_M: Final[tuple[float, float]] = (5.0, 65.0)
 _BANDS6: Final[tuple[str, ...]] = ("blue", "green", "red", "nir", "swir1", "swir2")
 _NAMES: Final[dict[str, str]] = {"swir1": "swir16", "swir2": "swir22"}
-
-
-@dataclass(frozen=True)
-class ModelMasks:
-    """Cloud and shadow masks on the scene grid, and which model made them."""
-
-    cloud: np.ndarray
-    shadow: np.ndarray
-    model: str
-    factor: int
 
 
 @dataclass(frozen=True)
@@ -128,8 +117,18 @@ def csmask_coarse(bands: Mapping[str, np.ndarray] | SceneBands, valid: np.ndarra
                   surface: bool) -> tuple[np.ndarray, int, str]:
     """The model's classes on its ~30 m grid: (uint8 classes (0 clear, 1 cloud, 2 shadow), block factor, model).
 
-    Same arguments as :func:`csmask_masks`; a block with no valid pixel is clear. Why separate: the
-    streamed extraction keeps this small grid for the whole scene and expands one tile at a time.
+    Args:
+        bands: reflectance (blue, green, red, nir [, swir1, swir2]) as full-scene maps, or
+            :class:`SceneBands` to read them window by window (same result, without full-scene copies).
+        valid: pixels with data (its shape is the scene's); invalid pixels do not enter the block means.
+        pixel_m: ground pixel size (m); the scene is block-averaged to ~30 m first.
+        surface: surface (L2A) reflectance rather than top of atmosphere.
+
+    A block with no valid pixel is clear. The classes stay on this small grid (a few MB for any
+    scene): :func:`expand_classes` puts them on the scene grid, whole or one tile at a time.
+
+    Raises:
+        ImportError: ukis-csmask / onnxruntime not installed. KeyError: a required band is missing.
     """
     from spex.spectral.csmask_tiles import csmask_classes
 
@@ -157,23 +156,3 @@ def expand_classes(classes: np.ndarray, f: int, shape: tuple[int, int],
         return _expand(classes, f, shape)
     rows, cols = pixels
     return classes[np.ix_(np.asarray(rows) // f, np.asarray(cols) // f)]
-
-
-def csmask_masks(bands: Mapping[str, np.ndarray] | SceneBands, valid: np.ndarray, pixel_m: float | None, *,
-                 surface: bool) -> ModelMasks:
-    """Run ukis-csmask on reflectance ``bands`` (blue, green, red, nir [, swir1, swir2]).
-
-    Args:
-        bands: full-scene maps, or :class:`SceneBands` to read them window by window (same result,
-            without full-scene copies).
-        valid: pixels with data; invalid ones are never cloud or shadow.
-        pixel_m: ground pixel size (m); the scene is block-averaged to ~30 m first.
-        surface: surface (L2A) reflectance rather than top of atmosphere.
-
-    Raises:
-        ImportError: ukis-csmask / onnxruntime not installed. KeyError: a required band is missing.
-    """
-    csm, f, model = csmask_coarse(bands, valid, pixel_m, surface=surface)
-    cloud = _expand(csm == 1, f, valid.shape) & valid
-    shadow = _expand(csm == 2, f, valid.shape) & valid
-    return ModelMasks(cloud, shadow, model, f)
