@@ -63,17 +63,19 @@ class Services:
 
 def default_services(backend: Any | None = None) -> Services:
     """The real spex functions; ``backend`` (e.g. SpexBackend) supplies ``extract`` if given."""
+    from chat_app.deadline import check_deadline
     from spex import export, io, spectral, viz
     from spex.engine import answer_question, explain
-    from spex.engine import extract as spectral_extract
     from spex.engine.reply import shares_reply
     from spex.engine.shares import class_shares
+    from spex.engine.streamed import extract_auto
 
     def measure_shares(scene: Scene, classes: tuple[str, ...], cache: IndexCache) -> str:
         return shares_reply(class_shares(scene, classes, cache), scene)
 
     def engine_extract(scene: Scene, request: ExtractionRequest, cache: IndexCache) -> Extraction:
-        return spectral_extract(scene, request, cache=cache)
+        # large scenes tile by tile in bounded memory; each tile checks the turn's time limit
+        return extract_auto(scene, request, cache, progress=lambda _done, _total: check_deadline())
 
     def backend_extract(scene: Scene, request: ExtractionRequest, cache: IndexCache) -> Extraction:
         return backend.extract(scene, request, cache=cache)

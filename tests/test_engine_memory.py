@@ -54,7 +54,13 @@ def test_masked_mean_equals_gather_mean(monkeypatch: pytest.MonkeyPatch) -> None
     exclude = np.random.default_rng(4).random(v.shape) < 0.3
     sel = v[where & ~exclude]
     expected = float(sel[np.isfinite(sel)].mean(dtype=np.float64))
-    assert extract_mod._masked_mean(v, where, exclude=exclude) == pytest.approx(expected, rel=1e-12)
+    mean, pixels = extract_mod._masked_mean(v, where, exclude=exclude)
+    assert mean == pytest.approx(expected, rel=1e-12) and pixels == int((where & ~exclude).sum())
+    also = np.random.default_rng(5).random(v.shape) < 0.6  # the class mask inside the final selection
+    both = v[where & also]
+    mean, pixels = extract_mod._masked_mean(v, where, also=also)
+    assert mean == pytest.approx(float(both[np.isfinite(both)].mean(dtype=np.float64)), rel=1e-12)
+    assert pixels == int((where & also).sum())  # non-finite values count as pixels, not in the mean
     cloud = v > 1.0
-    assert extract_mod._masked_mean(cloud, where) == pytest.approx(cloud[where].mean(), rel=1e-12)
-    assert math.isnan(extract_mod._masked_mean(v, np.zeros_like(where)))
+    assert extract_mod._masked_mean(cloud, where)[0] == pytest.approx(cloud[where].mean(), rel=1e-12)
+    assert math.isnan(extract_mod._masked_mean(v, np.zeros_like(where))[0])

@@ -73,10 +73,27 @@ def test_write_outputs_reads_and_traces_once(tmp_path: Path, monkeypatch: pytest
         scene.read, scene.valid = Counted(scene.read), Counted(scene.valid)  # shadow the methods
         outputs = write_outputs(extraction, scene, tmp_path / "turn1", reply="ok")
         assert traced.calls == 1
-        assert scene.valid.calls == 1 and scene.read.calls == 1  # 160 x 120 px: full-resolution preview
+        assert scene.read.calls == 1  # 160 x 120 px: full-resolution preview
+        # validity: the scene's own mask, built by the extraction, serves the COG and the overlay
+        assert scene.valid_known() is not None and scene.valid.calls == 0
         del scene.read, scene.valid
     assert outputs.geojson.read_bytes() == alone.read_bytes()
     shared, own = pyogrio.raw.read(outputs.gpkg), pyogrio.raw.read(alone_gpkg)
     assert list(shared[2]) == list(own[2])  # geometries (WKB), in rank order
     for a, b in zip(shared[3], own[3], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_geojson_written_in_batches_is_the_one_shot_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Features encoded (and reprojected) a few vertices at a time give the bytes of one json.dumps."""
+    import spex.export.vector as vector
+
+    with open_test_scene(tmp_path) as scene:
+        extraction = make_extraction(scene)
+        one_shot = json.dumps(vector.regions_feature_collection(extraction, scene), separators=(",", ":"),
+                              allow_nan=False)
+        monkeypatch.setattr(vector, "_GEOJSON_BATCH_VERTICES", 12)
+        assert len(vector._batches(vector.region_features(extraction, scene, lonlat=False))) > 2
+        path = vector.write_regions_geojson(extraction, scene, tmp_path / "batched.geojson")
+    assert len(json.loads(one_shot)["features"]) > 2
+    assert path.read_text(encoding="utf-8") == one_shot

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -141,3 +142,25 @@ def test_cli_splits_one_scene_over_local_workers(data_dir: Path, tmp_path: Path,
                       "off"]) == 0
     with rasterio.open(tmp_path / "a" / "mask.tif") as a, rasterio.open(tmp_path / "b" / "mask.tif") as b:
         np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_chat_streams_large_scenes_with_the_same_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app extracts scenes over the streaming size tile by tile (bounded memory), same regions as whole."""
+    from synthetic_water import write_scene
+
+    import spex.engine.streamed as streamed
+    from chat_app.dialogue import Dialogue, default_services
+
+    def water_reply(work: str) -> str:
+        dialogue = Dialogue(default_services(), work_dir=tmp_path / work)
+        state = dialogue.respond(dialogue.new_state(work), "", [write_scene(tmp_path / f"{work}.tif")])
+        state = dialogue.respond(state, "extract the water bodies")
+        assert state.extraction is not None, state.entries[-1].text
+        return state.entries[-1].text
+
+    whole = water_reply("whole")
+    monkeypatch.setattr(streamed, "STREAM_MIN_PIXELS", 0)  # the synthetic coast counts as a large scene
+    tiled = water_reply("tiled")
+    assert "Processed in tiles of 1024 px" in tiled and "Processed in tiles" not in whole
+    found = re.compile(r"Found \d+ regions? of water bodies[^\n]*")
+    assert found.search(tiled).group(0) == found.search(whole).group(0)

@@ -23,6 +23,7 @@ from spex.engine.rules import RuleContext, RuleResult, evaluate_rule
 from spex.engine.rules.context import MASK_FEATURES
 from spex.engine.sanity import SceneSanity, check_scene, unsupported_claims
 from spex.io import Scene
+from spex.memory import return_freed_heap
 from spex.spectral import IndexCache
 from spex.spie import describe_regions
 
@@ -88,12 +89,14 @@ def extract(scene: Scene, request: ExtractionRequest, cache: IndexCache | None =
 def assemble(scene: Scene, request: ExtractionRequest, results: list[RuleResult], applied: list[tuple], *,
              valid: np.ndarray, sanity: SceneSanity, exclusions: dict[str, np.ndarray],
              feature: Callable[[str], np.ndarray], release: Callable[[set[str]], None] | None = None,
-             scene_notes: list[str]) -> Extraction:
+             scene_notes: list[str], masks_owned: bool = False) -> Extraction:
     """Class masks -> one extraction: refusals, exclusions, parts, post-processing, regions, evidence, caveats.
 
     Shared by :func:`extract` and the streamed extraction (:mod:`spex.engine.streamed`), which hands in
     masks stitched from its tiles. ``feature(name)`` gives a full-scene map of a primary index;
     ``release(keep)`` may free every map but the indices in ``keep`` once the class masks are final.
+    ``masks_owned``: the class masks are the caller's to overwrite (the streamed engine's stitched ones, not
+    a cache's), so one class is post-processed in place instead of on a full-scene copy.
     """
     refused = unsupported_claims({r.target: r.mask for r in results}, sanity, bool(scene.calibrated))
     claimed = [r.mask for r in results if r.target not in refused]
@@ -128,10 +131,17 @@ def assemble(scene: Scene, request: ExtractionRequest, results: list[RuleResult]
                                                                      pixel_area_m2=pixel_area)
         report = PostprocessReport(steps=class_steps)
     else:
-        mask, labels, n, report = postprocess(union, request, allowed=allowed, valid=valid, pixel_area_m2=pixel_area)
+        # in place only on a mask nothing else reads: a fresh union, or an owned class mask whose evidence
+        # does not read the mask itself (the selection only shrinks within it, so its evidence is unchanged)
+        fresh = not any(union is r.mask for r in results)
+        own = masks_owned and all(r.index not in MASK_FEATURES for r in results)
+        mask, labels, n, report = postprocess(union, request, allowed=allowed, valid=valid, pixel_area_m2=pixel_area,
+                                              in_place=fresh or own)
     del union, allowed
+    return_freed_heap()  # the post-processing's full-scene temporaries (spex.memory)
     index_maps = {r.index: feature(r.index) for r in results if r.index not in MASK_FEATURES}
     regions = describe_regions(mask, pixel_area_m2=pixel_area, index_maps=index_maps, labels=labels)
+    return_freed_heap()
 
     evidence = [_evidence(r, index_maps.get(r.index, r.mask), mask, valid, a)
                 for r, a in zip(results, applied, strict=True)]
@@ -159,36 +169,40 @@ def _evidence(r: RuleResult, values: np.ndarray, mask: np.ndarray, valid: np.nda
               applied: tuple = ()) -> ClassEvidence:
     """Mean primary index (``values``; cloud/shadow: the class mask itself, 0/1) over selected pixels of
     this class vs valid unselected pixels."""
-    inside_px = mask & r.mask
-    mean_in = _masked_mean(values, inside_px)
-    mean_out = _masked_mean(values, valid, exclude=mask)
+    mean_in, pixels = _masked_mean(values, mask, also=r.mask)
+    mean_out, _ = _masked_mean(values, valid, exclude=mask)
     return ClassEvidence(target=r.target, index=r.index, formula=r.formula, bands=r.bands,
                          threshold=r.threshold, threshold_method=r.threshold_method, direction=r.direction,
-                         mean_inside=mean_in, mean_outside=mean_out, pixels=int(inside_px.sum()),
+                         mean_inside=mean_in, mean_outside=mean_out, pixels=pixels,
                          extra_tests=r.extra_tests, user_tests=tuple(a.describe() for a in applied))
 
 
-def _masked_mean(values: np.ndarray, where: np.ndarray, exclude: np.ndarray | None = None) -> float:
-    """Mean (float64) of the finite ``values`` where ``where & ~exclude``; NaN when there are none.
+def _masked_mean(values: np.ndarray, where: np.ndarray, *, also: np.ndarray | None = None,
+                 exclude: np.ndarray | None = None) -> tuple[float, int]:
+    """(Mean (float64) of the finite ``values`` where ``where & also & ~exclude``, NaN when there are none;
+    pixels where ``where & also & ~exclude``, finite or not).
 
     Summed in row blocks with ``where=`` instead of gathering ``values[where]``: a gather copies
-    every selected value of a full-scene map (4 bytes/pixel) just to average it.
+    every selected value of a full-scene map (4 bytes/pixel), and ``where & also`` would be another
+    full-scene mask, just to average it.
     """
-    total, count = 0.0, 0
-    if values.ndim != 2:
-        sel = where & np.isfinite(values) & (True if exclude is None else ~exclude)
-        return float(values[sel].mean(dtype=np.float64)) if sel.any() else math.nan
-    step = max(1, _BLOCK_PIXELS // max(values.shape[1], 1))
+    total, count, pixels = 0.0, 0, 0
+    step = max(1, _BLOCK_PIXELS // max(values.shape[1], 1)) if values.ndim == 2 else max(1, len(values))
     for r0 in range(0, values.shape[0], step):
-        block = values[r0:r0 + step]
-        sel = where[r0:r0 + step] & np.isfinite(block)
+        rows = slice(r0, r0 + step)
+        block = np.asarray(values[rows])
+        sel = np.array(where[rows], dtype=bool)
+        if also is not None:
+            sel &= also[rows]
         if exclude is not None:
-            sel &= ~exclude[r0:r0 + step]
+            sel &= ~exclude[rows]
+        pixels += int(np.count_nonzero(sel))
+        sel &= np.isfinite(block)
         n = int(np.count_nonzero(sel))
         if n:
             total += float(np.sum(block, where=sel, dtype=np.float64))
             count += n
-    return total / count if count else math.nan
+    return (total / count if count else math.nan), pixels
 
 
 def obstruction_caveats(shares: tuple[int, int, int], n_valid: int, source: str) -> list[str]:

@@ -200,7 +200,7 @@ def _label_strips(mask: np.ndarray, dtype: type) -> tuple[np.ndarray, int]:
 
 def postprocess(mask: np.ndarray, request: ExtractionRequest, *, allowed: np.ndarray, pixel_area_m2: float,
                 valid: np.ndarray | None = None, min_region_pixels: int = MIN_REGION_PIXELS,
-                ) -> tuple[np.ndarray, np.ndarray, int, PostprocessReport]:
+                in_place: bool = False) -> tuple[np.ndarray, np.ndarray, int, PostprocessReport]:
     """Apply the request's shape and region filters to a class mask.
 
     Args:
@@ -211,6 +211,8 @@ def postprocess(mask: np.ndarray, request: ExtractionRequest, *, allowed: np.nda
         valid: bool (H, W) valid-data footprint for the border test (default: ``allowed``);
             a region next to invalid pixels touches the edge of the data.
         min_region_pixels: speckle filter size (regions below it are removed).
+        in_place: ``mask`` (bool) is the caller's to overwrite: it is cut to ``allowed`` and becomes the
+            returned mask where no smoothing or hole filling makes a new one (no full-scene copy).
 
     Returns:
         (mask, labels, n_regions, report) with labels numbered largest first.
@@ -220,7 +222,10 @@ def postprocess(mask: np.ndarray, request: ExtractionRequest, *, allowed: np.nda
     if not pixel_area_m2 > 0:
         raise ValueError(f"pixel_area_m2 must be > 0, got {pixel_area_m2}")
     report = PostprocessReport()
-    out = np.asarray(mask, dtype=bool) & allowed
+    if in_place and isinstance(mask, np.ndarray) and mask.dtype == bool:
+        out = np.logical_and(mask, allowed, out=mask)
+    else:
+        out = np.asarray(mask, dtype=bool) & allowed
 
     if request.smooth:
         before = int(out.sum())
@@ -278,4 +283,4 @@ def postprocess(mask: np.ndarray, request: ExtractionRequest, *, allowed: np.nda
             report.add(f"kept the {request.keep_largest} largest of {candidates.size} regions")
 
     new_labels, n_new = relabel_by_size(labels, keep, in_place=True)  # labels is this function's own
-    return new_labels > 0, new_labels, n_new, report
+    return np.greater(new_labels, 0, out=out), new_labels, n_new, report  # out is too: no second mask

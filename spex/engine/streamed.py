@@ -27,7 +27,7 @@ from typing import Final
 import numpy as np
 from rasterio.windows import Window
 
-from spex.engine.extract import assemble, scene_caveats
+from spex.engine.extract import assemble, extract, scene_caveats
 from spex.engine.limits import check_limits, evaluate_with_limits
 from spex.engine.request import ExtractionRequest
 from spex.engine.result import Extraction
@@ -39,10 +39,13 @@ from spex.engine.rules.obstruction import OPAQUE_HALO_M, SceneObstruction, scene
 from spex.engine.rules.water import WATER_EDGE_MAX_M, WETLAND_MAX_WATER_DISTANCE_M
 from spex.engine.sanity import check_scene
 from spex.io import Scene
+from spex.memory import return_freed_heap
+from spex.io.spill import SpilledMap
 from spex.io.views import SceneOverview, SceneWindow
 from spex.spectral import IndexCache
 
-__all__ = ["extract_streamed", "halo_pixels", "streaming_pays", "STREAM_MIN_PIXELS", "OVERVIEW_SIDE"]
+__all__ = ["OVERVIEW_SIDE", "STREAM_MIN_PIXELS", "extract_auto", "extract_streamed", "halo_pixels",
+           "streaming_pays"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +74,32 @@ def streaming_pays(height: int, width: int, pixel_m: float, tile_size: int) -> b
     return height * width > STREAM_MIN_PIXELS and halo_pixels(pixel_m) <= tile_size // 2
 
 
+def extract_auto(scene: Scene, request: ExtractionRequest, cache: IndexCache | None = None, *,
+                 tile_size: int = 1024, progress: Callable[[int, int], None] | None = None) -> Extraction:
+    """The streamed engine where :func:`streaming_pays`, else the whole-scene one (which reuses ``cache``).
+
+    Why: an app serving uploads of any size needs memory bounded on large scenes, and the whole-scene
+    engine's cached maps (fast refinements) on the others; ``progress`` is called per tile when streamed.
+    """
+    if streaming_pays(scene.height, scene.width, min(scene.pixel_size_m), tile_size):
+        return extract_streamed(scene, request, tile_size=tile_size, progress=progress)
+    return extract(scene, request, cache=cache)
+
+
 @dataclass
 class _Stitched:
-    """Full-scene results gathered tile by tile: one byte per pixel per mask, two per index map (float16:
-    three significant digits, for the region means and the evidence, which the reply rounds to two)."""
+    """Full-scene results gathered tile by tile: one byte per pixel per mask in memory, and each primary
+    index map spilled to a temporary file (float16: three significant digits, for the region means and the
+    evidence, which the reply rounds to two; read back a block of rows at a time)."""
 
     masks: dict[str, np.ndarray]
     exclusions: dict[str, np.ndarray]
-    indices: dict[str, np.ndarray]
+    indices: dict[str, SpilledMap]
     shares: np.ndarray  # cloud, haze, shadow pixels
+
+    def close(self) -> None:
+        for spilled in self.indices.values():
+            spilled.close()
 
 
 def extract_streamed(scene: Scene, request: ExtractionRequest, *, tile_size: int = 1024,
@@ -110,21 +130,28 @@ def extract_streamed(scene: Scene, request: ExtractionRequest, *, tile_size: int
     check_limits(request, ctx)
     whole = scene_obstruction(ctx)
     sanity = check_scene(cache)
+    return_freed_heap()  # each step's freed temporaries would otherwise stay in the RSS (spex.memory)
     calibration, results, applied = _calibrate(scene, request, whole, overview_side)
+    return_freed_heap()
     stitched = _run_tiles(scene, request, whole, calibration, results, tile_size, progress, opener, map_tiles)
-    if calibration.missed:
-        logger.warning("%d statistics were computed per tile", len(calibration.missed))
-    results = [replace(r, mask=stitched.masks[r.target]) for r in results]
-    shares = tuple(int(v) for v in stitched.shares)
-    notes = scene_caveats(scene, ctx.has, int(valid.sum()), shares, whole.source)  # type: ignore[arg-type]
-    notes.append(f"Processed in tiles of {tile_size} px with a {halo_pixels(min(scene.pixel_size_m))} px halo; "
-                 "thresholds were calibrated on the whole scene, so the tile size does not change the result.")
+    try:
+        if calibration.missed:
+            logger.warning("%d statistics were computed per tile", len(calibration.missed))
+        results = [replace(r, mask=stitched.masks[r.target]) for r in results]
+        shares = tuple(int(v) for v in stitched.shares)
+        notes = scene_caveats(scene, ctx.has, int(valid.sum()), shares, whole.source)  # type: ignore[arg-type]
+        notes.append(f"Processed in tiles of {tile_size} px with a {halo_pixels(min(scene.pixel_size_m))} px "
+                     "halo; thresholds were calibrated on the whole scene, so the tile size does not change the "
+                     "result.")
 
-    def release(keep: set[str]) -> None:
-        for name in [n for n in stitched.indices if n not in keep]:
-            del stitched.indices[name]
-    return assemble(scene, request, results, applied, valid=valid, sanity=sanity, exclusions=stitched.exclusions,
-                    feature=stitched.indices.__getitem__, release=release, scene_notes=notes)
+        def release(keep: set[str]) -> None:
+            for name in [n for n in stitched.indices if n not in keep]:
+                stitched.indices.pop(name).close()
+        return assemble(scene, request, results, applied, valid=valid, sanity=sanity,
+                        exclusions=stitched.exclusions, feature=stitched.indices.__getitem__,  # type: ignore
+                        release=release, scene_notes=notes, masks_owned=True)
+    finally:
+        stitched.close()
 
 
 def _calibrate(scene: Scene, request: ExtractionRequest, whole: SceneObstruction, side: int
@@ -163,8 +190,8 @@ def _run_tiles(scene: Scene, request: ExtractionRequest, whole: SceneObstruction
     shape = (scene.height, scene.width)
     out = _Stitched(masks={r.target: np.zeros(shape, dtype=bool) for r in results},
                     exclusions={x: np.zeros(shape, dtype=bool) for x in request.exclude},
-                    indices={r.index: np.full(shape, np.nan, dtype=np.float16) for r in results
-                             if r.index not in MASK_FEATURES},
+                    indices={r.index: SpilledMap(shape, np.float16) for r in results
+                             if r.index not in MASK_FEATURES},  # every tile writes its core: no fill needed
                     shares=np.zeros(3, dtype=np.int64))
     halo = halo_pixels(min(scene.pixel_size_m))
     cores = list(scene.windows(tile_size))
@@ -180,8 +207,9 @@ def _run_tiles(scene: Scene, request: ExtractionRequest, whole: SceneObstruction
         for name, part in tile.exclusions.items():
             out.exclusions[name][dest] = part
         for name, part in tile.indices.items():
-            out.indices[name][dest] = part
+            out.indices[name].write(dest, part)
         out.shares += tile.shares
+        return_freed_heap()
         if progress is not None:
             progress(k + 1, len(cores))
     return out

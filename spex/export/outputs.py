@@ -13,6 +13,7 @@ from spex.export.gis import write_regions_gpkg
 from spex.export.render import render_overlay
 from spex.export.vector import region_polygons, write_regions_geojson
 from spex.io.memo import MemoScene
+from spex.memory import return_freed_heap
 
 if TYPE_CHECKING:
     from spex.engine.result import Extraction
@@ -67,11 +68,14 @@ def write_outputs(extraction: Extraction, scene: Scene, out_dir: Path, *, reply:
     view = scene if isinstance(scene, MemoScene) else MemoScene(scene)  # a caller's memo is reused as is
     step("writing mask")
     mask_tif = write_mask_cog(extraction.mask, view, out_dir / "mask.tif")
+    return_freed_heap()  # each step's temporaries are scene-sized on large scenes (spex.memory)
     step("vectorising")
-    polygons = region_polygons(extraction.labels, scene.transform)
+    polygons = region_polygons(extraction.labels, scene.transform, mask=extraction.mask)
     step("writing vectors")
     geojson = write_regions_geojson(extraction, view, out_dir / "regions.geojson", polygons=polygons)
     gpkg = write_regions_gpkg(extraction, view, out_dir / "regions.gpkg", polygons=polygons)
+    del polygons
+    return_freed_heap()
     step("rendering")
     overlay = render_overlay(view, extraction, out_dir / "overlay.png", false_colour=false_colour)
     reply_md = out_dir / "reply.md"

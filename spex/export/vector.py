@@ -27,6 +27,7 @@ from shapely.geometry.base import BaseGeometry
 
 from spex.engine.request import TARGET_LABELS
 from spex.errors import ExportError, NotGeoreferencedWarning
+from spex.export.polygonize import traced_shapes
 
 if TYPE_CHECKING:
     from spex.engine.result import Extraction
@@ -41,22 +42,26 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _LONLAT_DECIMALS = 7  # ~1 cm: far below any pixel size, keeps files small
+#: Outline vertices encoded per write of the GeoJSON file (~100 bytes each as Python objects).
+_GEOJSON_BATCH_VERTICES = 100_000
 
 
-def region_polygons(labels: np.ndarray, transform: Any, *, keep: Sequence[int] | None = None
-                    ) -> dict[int, Polygon | MultiPolygon]:
+def region_polygons(labels: np.ndarray, transform: Any, *, keep: Sequence[int] | None = None,
+                    mask: np.ndarray | None = None) -> dict[int, Polygon | MultiPolygon]:
     """Polygons (in the raster's CRS units) of each label, holes included.
 
     Pixels are traced 4-connected by GDAL; pieces of one label that touch only at a corner
     (8-connected regions) are joined into a MultiPolygon. ``keep`` restricts to some labels.
+    ``mask``: the extraction's mask when the caller has it (only labelled pixels inside it are traced,
+    as the region attributes count them), which spares a full-scene ``labels > 0`` copy.
     """
     source = labels if labels.dtype in (np.uint16, np.int32) else np.asarray(labels, dtype=np.int32)  # GDAL types
     if keep is not None:
         source = np.where(np.isin(source, np.asarray(list(keep), dtype=np.int32)), source, 0)
     parts: dict[int, list[Polygon]] = defaultdict(list)
-    for geom, value in rasterio.features.shapes(source, mask=source > 0, connectivity=4,
-                                                transform=transform):
-        parts[int(value)].append(shape(geom))
+    for geom, value in traced_shapes(source, None if keep is not None else mask, transform):
+        if value:  # a masked pixel without a label is no region
+            parts[int(value)].append(shape(geom))
     return {label: polys[0] if len(polys) == 1 else MultiPolygon(polys) for label, polys in parts.items()}
 
 
@@ -218,6 +223,24 @@ def regions_summary(extraction: Extraction, scene: Scene, *, lonlat: bool = True
     }
 
 
+def _batches(features: Sequence[tuple[BaseGeometry, dict[str, Any]]]) -> list[tuple[int, int]]:
+    """[start, stop) runs of ``features`` of at most :data:`_GEOJSON_BATCH_VERTICES` vertices (or one feature)."""
+    counts = shapely.get_num_coordinates(np.array([geom for geom, _ in features], dtype=object)) if features else []
+    out, start, total = [], 0, 0
+    for i, n in enumerate(np.asarray(counts, dtype=np.int64).tolist()):
+        if i > start and total + n > _GEOJSON_BATCH_VERTICES:
+            out.append((start, i))
+            start, total = i, 0
+        total += n
+    if start < len(features):
+        out.append((start, len(features)))
+    return out
+
+
+def _feature(geom: BaseGeometry, props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "Feature", "id": props["rank"], "properties": props, "geometry": mapping(geom)}
+
+
 def regions_feature_collection(extraction: Extraction, scene: Scene, *, simplify_tolerance: float | None = None,
                                max_features: int | None = None,
                                polygons: Mapping[int, BaseGeometry] | None = None) -> dict[str, Any]:
@@ -233,11 +256,9 @@ def regions_feature_collection(extraction: Extraction, scene: Scene, *, simplify
         Non-georeferenced scenes keep pixel coordinates (x = column, y = row) and say so in
         the ``spex`` member; RFC 7946 needs a CRS, so GIS tools will not place them.
     """
-    features = [
-        {"type": "Feature", "id": props["rank"], "properties": props, "geometry": mapping(geom)}
-        for geom, props in region_features(extraction, scene, lonlat=True, simplify_tolerance=simplify_tolerance,
-                                           max_features=max_features, polygons=polygons)
-    ]
+    features = [_feature(geom, props) for geom, props in region_features(
+        extraction, scene, lonlat=True, simplify_tolerance=simplify_tolerance, max_features=max_features,
+        polygons=polygons)]
     return {
         "type": "FeatureCollection",
         "name": "spex_regions",
@@ -261,13 +282,29 @@ def write_regions_geojson(extraction: Extraction, scene: Scene, path: Path, *,
     if scene.crs is None:
         warnings.warn(f"{path.name}: the scene is not georeferenced; polygons are in pixel coordinates",
                       NotGeoreferencedWarning, stacklevel=2)
-    collection = regions_feature_collection(extraction, scene, simplify_tolerance=simplify_tolerance,
-                                            polygons=polygons)
+    # scene-CRS outlines (the traced polygons themselves), reprojected a batch at a time: a lon/lat copy of
+    # every outline at once costs as much memory again as the outlines
+    features = region_features(extraction, scene, lonlat=False, simplify_tolerance=simplify_tolerance,
+                               polygons=polygons)
+    head = json.dumps({"type": "FeatureCollection", "name": "spex_regions",
+                       "spex": regions_summary(extraction, scene, lonlat=True), "features": []},
+                      separators=(",", ":"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # json.dumps (one shot) uses the C encoder; json.dump streams through the pure-Python one,
-        # which is ~10x slower on scenes with thousands of regions.
-        path.write_text(json.dumps(collection, separators=(",", ":"), allow_nan=False), encoding="utf-8")
+        # The same bytes as json.dumps of the whole collection, written a batch of features at a time: the
+        # C encoder stays (json.dump streams through the ~10x slower pure-Python one), and memory holds one
+        # batch's text instead of the whole file's (tens of MB for thousands of regions).
+        with path.open("w", encoding="utf-8") as out:
+            out.write(head[:-2])
+            for k, (start, stop) in enumerate(_batches(features)):
+                batch = features[start:stop]
+                geoms = [geom for geom, _ in batch]
+                if scene.crs is not None:
+                    geoms = _to_lonlat(geoms, scene.crs)
+                out.write(("," if k else "") + ",".join(
+                    json.dumps(_feature(geom, props), separators=(",", ":"), allow_nan=False)
+                    for geom, (_, props) in zip(geoms, batch, strict=True)))
+            out.write("]}")
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot write GeoJSON {path}: {exc}") from exc
     return path

@@ -386,6 +386,10 @@ class Scene:
         """The whole scene's validity mask, shared and read-only (no copy: one byte per pixel, held once)."""
         return self._valid_full()
 
+    def valid_known(self) -> np.ndarray | None:
+        """:meth:`valid_full` if it was built already (read-only), else None: nothing is read."""
+        return self._valid_memo
+
     def _valid_decimated(self, window: Window | None, shape: tuple[int, int]) -> np.ndarray | None:
         """Nearest-sampled validity at ``shape`` from the memo, or None when it is not built yet.
 

@@ -12,9 +12,10 @@ its haze date and its thick-cloud date, 0 % cloud on the three clear dates and o
 Virginia scene when run at 30 m (at 10 m it marked 1.5 % cloud, 3.8 % shadow there), hence the
 block averaging to ~``MODEL_PIXEL_M`` before inference.
 
-Memory: the block means can be accumulated from the scene window by window (:class:`SceneBands`,
-windows aligned to the block size, so every block mean is the one of the full-scene map), and the
-model runs one tile row at a time (:mod:`spex.spectral.csmask_tiles`); no full-scene band is needed.
+Memory: the block means can be made from the scene window by window (:class:`SceneBands`, windows
+aligned to the block size, so every block mean is the one of the full-scene map), one row span at a
+time as the model asks for them (:class:`CoarseRows`), and the model runs one tile row at a time
+(:mod:`spex.spectral.csmask_tiles`); neither a full-scene band nor the whole ~30 m image is held.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any, Final
 import numpy as np
 from rasterio.windows import Window
 
-__all__ = ["MODEL_PIXEL_M", "SceneBands", "csmask_available", "csmask_coarse", "expand_classes"]
+__all__ = ["MODEL_PIXEL_M", "CoarseRows", "SceneBands", "csmask_available", "csmask_coarse", "expand_classes"]
 
 #: The models were trained on ~30 m pixels; finer scenes are block-averaged to about this size.
 MODEL_PIXEL_M: Final[float] = 30.0
@@ -94,23 +95,54 @@ def _spans(n: int, size: int, f: int) -> list[tuple[int, int]]:
     return list(zip(starts, [*starts[1:], n], strict=True))
 
 
-def _coarse_from_scene(src: SceneBands, names: Sequence[str], f: int) -> np.ndarray:
-    """The same block means, read window by window (windows are multiples of ``f``, so no block straddles two).
+class CoarseRows:
+    """The block means of a scene, row span by row span on demand (``shape`` (h', w', bands) like the image).
 
-    The scene's full-resolution reads are NaN where invalid, as ``np.where(valid, band, nan)`` is.
+    Why: the model consumes its ~30 m image one tile row at a time (rows advancing, mirrored at both
+    edges), so holding the whole image (280 MB for a 10240² 10 m scene with 6 bands) is not needed.
+    Each span is read window by window with windows that are multiples of ``f`` (as :func:`_spans`
+    makes them), so no block straddles two and every block mean is that of the whole-image build.
+    Spans below the lowest row still asked are dropped (asked again, they are recomputed).
+    Rows are returned with NaN set to 0; :attr:`ok` (h', w') is False where a band was NaN (the
+    scene's full-resolution reads are NaN where invalid, as ``np.where(valid, band, nan)`` is).
     """
-    scene = src.scene
-    h, w = int(scene.height), int(scene.width)
-    out = np.empty((-(-h // f), -(-w // f), len(names)), dtype=np.float32)
-    size = max(f, (src.window_size // f) * f)
-    rows, cols = _spans(h, size, f), _spans(w, size, f)
-    for r0, r1 in rows:
-        for c0, c1 in cols:
-            cube = scene.read(bands=[src.names[b] for b in names], window=Window(c0, r0, c1 - c0, r1 - r0))
-            for k in range(len(names)):
-                m = _block_mean(cube[k], f)
-                out[r0 // f:r0 // f + m.shape[0], c0 // f:c0 // f + m.shape[1], k] = m
-    return out
+
+    def __init__(self, src: SceneBands, names: Sequence[str], f: int) -> None:
+        h, w = int(src.scene.height), int(src.scene.width)
+        size = max(f, (src.window_size // f) * f)
+        self._src, self._bands, self._f = src, [src.names[b] for b in names], f
+        self._rows, self._cols = _spans(h, size, f), _spans(w, size, f)
+        self._starts = np.array([r0 // f for r0, _ in self._rows])
+        self.shape: tuple[int, int, int] = (-(-h // f), -(-w // f), len(names))
+        self.ok = np.ones(self.shape[:2], dtype=bool)
+        self._held: dict[int, np.ndarray] = {}
+
+    def _span(self, k: int) -> np.ndarray:
+        """Block means of row span k (float32 (rows, w', bands)), NaN -> 0 and :attr:`ok` updated."""
+        (r0, r1), f = self._rows[k], self._f
+        out = np.empty((-(-r1 // f) - r0 // f, *self.shape[1:]), dtype=np.float32)
+        for c0, c1 in self._cols:
+            cube = self._src.scene.read(bands=self._bands, window=Window(c0, r0, c1 - c0, r1 - r0))
+            for b in range(len(self._bands)):
+                m = _block_mean(cube[b], f)
+                out[:, c0 // f:c0 // f + m.shape[1], b] = m
+        ok = np.isfinite(out).all(axis=-1)
+        out[~ok] = 0.0
+        self.ok[r0 // f:r0 // f + out.shape[0]] = ok
+        return out
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """float32 (len(index), w', bands): these coarse rows (any order, repeats allowed)."""
+        ids = np.searchsorted(self._starts, index, side="right") - 1
+        for k in [k for k in self._held if k < ids.min()]:
+            del self._held[k]
+        out = np.empty((len(index), *self.shape[1:]), dtype=np.float32)
+        for k in np.unique(ids).tolist():
+            if k not in self._held:
+                self._held[k] = self._span(k)
+            at = ids == k
+            out[at] = self._held[k][index[at] - self._starts[k]]
+        return out
 
 
 def csmask_coarse(bands: Mapping[str, np.ndarray] | SceneBands, valid: np.ndarray, pixel_m: float | None, *,
@@ -130,20 +162,24 @@ def csmask_coarse(bands: Mapping[str, np.ndarray] | SceneBands, valid: np.ndarra
     Raises:
         ImportError: ukis-csmask / onnxruntime not installed. KeyError: a required band is missing.
     """
+    from spex.memory import return_freed_heap
     from spex.spectral.csmask_tiles import csmask_classes
 
     names = [b for b in _BANDS6 if b in bands] if all(b in bands for b in _BANDS6) else list(_BANDS6[:4])
-    f = max(1, int(round(MODEL_PIXEL_M / pixel_m))) if pixel_m else 1
+    f = max(1, round(MODEL_PIXEL_M / pixel_m)) if pixel_m else 1
+    img: np.ndarray | CoarseRows
     if isinstance(bands, SceneBands):
-        img = _coarse_from_scene(bands, names, f)
+        img = CoarseRows(bands, names, f)   # made as the model asks for rows: no whole image held
+        ok = img.ok                         # filled as the spans are made, complete once the model is done
     else:
         img = _coarse_from_maps(bands, names, valid, f)
-    ok = np.isfinite(img).all(axis=-1)
-    img[~ok] = 0.0
+        ok = np.isfinite(img).all(axis=-1)
+        img[~ok] = 0.0
     threads = max(1, (os.cpu_count() or 1))
     csm, version = csmask_classes(img, [_NAMES.get(b, b) for b in names],
                                   product_level="l2a" if surface else "l1c", threads=threads)
     del img
+    return_freed_heap()   # the freed row spans may sit in glibc's heap (not its top) and stay in RSS
     csm[~ok] = 0
     return csm, f, f"ukis-csmask {version}"
 

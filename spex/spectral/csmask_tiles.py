@@ -11,23 +11,37 @@ tile grid with 20 % overlap, softmax, Tukey-window blending summed in float64 in
 cast, argmax), so the classes are bit-identical (``tests/test_csmask_tiles.py`` compares them
 with ``CSmask``), but it cuts each tile from the image on demand and keeps only the float64 sum
 of one tile row (256 rows of the padded width): memory = input + output + O(256 x width).
+The input may also be a :class:`RowSource` that makes the image's rows as they are asked for
+(:class:`spex.spectral.csmask.CoarseRows`): then no whole image is held either.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 
-__all__ = ["TILE_OVERLAP", "csmask_classes"]
+from spex.memory import return_freed_heap
+
+__all__ = ["TILE_OVERLAP", "RowSource", "csmask_classes"]
 
 #: Overlap of CSmask's tiles (``CSmask._csm``: ``tile_array(..., overlap=0.2)``).
 TILE_OVERLAP: Final[float] = 0.2
+
+
+class RowSource(Protocol):
+    """An image made row by row on demand: ``shape`` (H, W, bands), ``rows(index)`` float32 (len(index), W, bands).
+
+    Tile rows ask for 256 rows at a time, advancing down the image (mirrored at its top and bottom).
+    """
+
+    @property
+    def shape(self) -> tuple[int, int, int]: ...
+
+    def rows(self, index: np.ndarray) -> np.ndarray: ...
 
 
 def _mirror(index: np.ndarray, n: int) -> np.ndarray:
@@ -47,21 +61,22 @@ def _model(band_order: Sequence[str], product_level: str) -> tuple[str, dict]:
         return str(path), json.load(f)
 
 
-def csmask_classes(img: np.ndarray, band_order: Sequence[str], *, product_level: str, threads: int
+def csmask_classes(img: np.ndarray | RowSource, band_order: Sequence[str], *, product_level: str, threads: int
                    ) -> tuple[np.ndarray, str]:
     """CSmask classes (uint8 (H, W): 0 clear, 1 cloud, 2 cloud shadow) and the model version.
 
     Args:
-        img: (H, W, bands) float32 reflectance, bands in ``band_order`` (CSmask's names).
+        img: (H, W, bands) float32 reflectance, bands in ``band_order`` (CSmask's names), or a
+            :class:`RowSource` of such rows (the same classes, without the whole image in memory).
         product_level: "l1c" or "l2a".
         threads: onnxruntime intra-op threads (idle threads sleep instead of spinning on the CPU).
     """
     import onnxruntime
-    from scipy.special import softmax
     from scipy.signal.windows import tukey
+    from scipy.special import softmax
     from ukis_csmask.mask import CSmask
 
-    if img.ndim != 3 or img.dtype != np.float32:
+    if isinstance(img, np.ndarray) and (img.ndim != 3 or img.dtype != np.float32):
         raise TypeError(f"img must be (rows, cols, bands) float32, got {img.shape} {img.dtype}")
     model_file, meta = _model(band_order, product_level)
     so = onnxruntime.SessionOptions()
@@ -69,6 +84,7 @@ def csmask_classes(img: np.ndarray, band_order: Sequence[str], *, product_level:
     so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(model_file, sess_options=so, providers=["CPUExecutionProvider"])
+    return_freed_heap()   # loading and optimising the graph leaves ~100 MB of freed heap behind
     name = session.get_inputs()[0].name
     stats = meta["data"]["dataset_statistics"]
     order = [list(band_order).index(b) for b in stats["band_names"]]
@@ -85,9 +101,10 @@ def csmask_classes(img: np.ndarray, band_order: Sequence[str], *, product_level:
     acc: np.ndarray | None = None   # float64 blend sum of padded rows [i * step, i * step + size)
     for i in range(n_rows):
         rows = _mirror(i * step - pad + offsets, h)
+        band_rows = img[rows] if isinstance(img, np.ndarray) else img.rows(rows)   # this tile row's rows
         for j in range(n_cols):
             cols = _mirror(j * step - pad + offsets, w)
-            tile = CSmask.normalize(img[np.ix_(rows, cols)][:, :, order].astype(np.float32),
+            tile = CSmask.normalize(band_rows[:, cols][:, :, order].astype(np.float32),
                                     mean=stats["img"][0], std=stats["img"][1])
             prob = softmax(session.run(None, {name: np.moveaxis(tile[None], -1, 1)})[0], axis=1)
             prob = np.moveaxis(prob, 1, -1)[0]
@@ -102,18 +119,6 @@ def csmask_classes(img: np.ndarray, band_order: Sequence[str], *, product_level:
             out[r0:r1] = np.argmax(acc[r0 - top:r1 - top, pad:pad + w].astype(dtype), axis=2).astype(np.uint8)
         acc[:size - step] = acc[step:]
         acc[size - step:] = 0.0
-    del session, acc
-    _return_freed_heap()
+    del session, acc, band_rows
+    return_freed_heap()
     return out, str(meta["model"]["version"])
-
-
-def _return_freed_heap() -> None:
-    """Give the heap the inference freed back to the OS (glibc keeps it otherwise: ~100 MB of RSS).
-
-    Why: onnxruntime's per-tile working memory (~300 MB for this UNet) is freed when the session
-    goes, but glibc only returns the top of its heap by itself. A no-op where malloc_trim is absent.
-    """
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError, TypeError):
-        pass

@@ -66,7 +66,9 @@ LOCATIONS: Final[tuple[str, ...]] = (
 )
 
 #: Rows per block when accumulating per-region sums, keeps temporaries ~ a few MB.
-_BLOCK_PIXELS: Final[int] = 1 << 22
+_BLOCK_PIXELS: Final[int] = 1 << 20
+#: Hull candidate points per GEOS call (GEOS holds ~300 bytes per point: ~40 MB per call).
+_GEOS_CHUNK_POINTS: Final[int] = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,7 @@ def describe_regions(
             raise ValueError(f"labels must be an integer array, got {lab.dtype}")
         if lab.size and lab.min() < 0:
             raise ValueError("labels must be >= 0 (0 = background)")
-        if not np.array_equal(lab > 0, mask):
+        if not _labels_cover(lab, mask):
             lab = np.where(mask, lab, 0)
     height, width = mask.shape
     n = int(lab.max()) if lab.size else 0
@@ -246,6 +248,12 @@ def describe_regions(
                 loc_words.tolist(), boxes, bb.tolist(), border.tolist(), strict=True)
         )
     ]
+
+
+def _labels_cover(lab: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether ``lab > 0`` is exactly ``mask``, compared in row blocks (no full-size temporary)."""
+    step = max(1, _BLOCK_PIXELS // max(mask.shape[1], 1))
+    return all(np.array_equal(lab[r0:r0 + step] > 0, mask[r0:r0 + step]) for r0 in range(0, mask.shape[0], step))
 
 
 def _accumulate(
@@ -327,9 +335,11 @@ def _rotated_boxes(
         single_y[slots] = rs + r0
         run_end &= owner_blk >= 0
         rr, cc = np.nonzero(run_end)
+        who = owner_blk[rr, cc]
+        rr, cc, who = _row_extremes(rr, cc, who)
         xs.append(cc.astype(np.float64))
         ys.append((rr + r0).astype(np.float64))
-        owners.append(owner_blk[rr, cc])
+        owners.append(who)
     corners[~multi] = np.column_stack([single_x, single_y])[~multi][:, None, :]
     if k_multi:
         corners[multi] = _envelopes(np.concatenate(xs), np.concatenate(ys), np.concatenate(owners), k_multi)
@@ -337,11 +347,72 @@ def _rotated_boxes(
     return np.clip(corners / np.array([width, height], dtype=np.float64), 0.0, 1.0)
 
 
+def _row_extremes(rows: np.ndarray, cols: np.ndarray, owner: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The left- and right-most of the run ends (in raster order) of each (owner, row): every other pixel of
+    the row lies between them, so the convex hull, and the rectangle, are unchanged with fewer points."""
+    if rows.size == 0:
+        return rows, cols, owner
+    order = np.lexsort((cols, rows, owner))  # by owner, then row, then column
+    r, c, o = rows[order], cols[order], owner[order]
+    new = np.ones(r.size, dtype=bool)
+    new[1:] = (r[1:] != r[:-1]) | (o[1:] != o[:-1])
+    keep = new.copy()
+    keep[:-1] |= new[1:]  # the first and the last of each (owner, row)
+    return r[keep], c[keep], o[keep]
+
+
 def _envelopes(xs: np.ndarray, ys: np.ndarray, owner: np.ndarray, k: int) -> np.ndarray:
-    """Min-area rectangle corners (k, 4, 2) of the point sets grouped by ``owner`` (0..k-1)."""
+    """Min-area rectangle corners (k, 4, 2) of the point sets grouped by ``owner`` (0..k-1, each non-empty).
+
+    Why in chunks: GEOS makes one geometry per point (~300 bytes each), so a large scene's million hull
+    candidates would cost ~0.5 GB at once; a point set larger than a chunk is first cut to its convex hull
+    (qhull works on the arrays), which leaves its minimum-area rectangle unchanged.
+    """
     sort = np.argsort(owner, kind="stable")
     coords = np.column_stack([xs[sort], ys[sort]])
-    envelopes = shapely.oriented_envelope(shapely.multipoints(coords, indices=owner[sort]))
+    owner = owner[sort]
+    starts = np.searchsorted(owner, np.arange(k + 1))
+    coords, starts = _hull_reduced(coords, starts)
+    corners = np.empty((k, 4, 2), dtype=np.float64)
+    g0 = 0
+    while g0 < k:
+        g1 = int(np.searchsorted(starts, starts[g0] + _GEOS_CHUNK_POINTS, side="right")) - 1
+        g1 = min(k, max(g1, g0 + 1))
+        part = slice(int(starts[g0]), int(starts[g1]))
+        ids = np.repeat(np.arange(g1 - g0), np.diff(starts[g0:g1 + 1]))
+        corners[g0:g1] = _envelope_chunk(coords[part], ids, g1 - g0)
+        g0 = g1
+    return corners
+
+
+def _hull_reduced(coords: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``coords`` grouped by ``starts`` with each group over :data:`_GEOS_CHUNK_POINTS` cut to its hull vertices."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    sizes = np.diff(starts)
+    big = np.flatnonzero(sizes > _GEOS_CHUNK_POINTS)
+    if big.size == 0:
+        return coords, starts
+    pieces, prev = [], 0
+    for g in big.tolist():
+        a, b = int(starts[g]), int(starts[g + 1])
+        pieces.append(coords[prev:a])
+        pts = coords[a:b]
+        try:
+            pts = pts[np.sort(ConvexHull(pts).vertices)]
+        except QhullError:  # all points on one line: GEOS takes the line itself
+            pass
+        pieces.append(pts)
+        sizes[g] = len(pts)
+        prev = b
+    pieces.append(coords[prev:])
+    return np.concatenate(pieces), np.concatenate([[0], np.cumsum(sizes)])
+
+
+def _envelope_chunk(coords: np.ndarray, owner: np.ndarray, k: int) -> np.ndarray:
+    """Min-area rectangle corners (k, 4, 2) of ``coords`` grouped by the sorted ``owner`` (0..k-1): one GEOS call."""
+    envelopes = shapely.oriented_envelope(shapely.multipoints(coords, indices=owner))
     corners = np.empty((k, 4, 2), dtype=np.float64)
     pts, which = shapely.get_coordinates(envelopes, return_index=True)
     first = np.concatenate([[0], np.cumsum(np.bincount(which, minlength=k))[:-1]])
