@@ -39,9 +39,9 @@ from spex.engine.rules.obstruction import OPAQUE_HALO_M, SceneObstruction, scene
 from spex.engine.rules.water import WATER_EDGE_MAX_M, WETLAND_MAX_WATER_DISTANCE_M
 from spex.engine.sanity import check_scene
 from spex.io import Scene
-from spex.memory import return_freed_heap
 from spex.io.spill import SpilledMap
 from spex.io.views import SceneOverview, SceneWindow
+from spex.memory import return_freed_heap
 from spex.spectral import IndexCache
 
 __all__ = ["OVERVIEW_SIDE", "STREAM_MIN_PIXELS", "extract_auto", "extract_streamed", "halo_pixels",

@@ -259,12 +259,13 @@ def regions_feature_collection(extraction: Extraction, scene: Scene, *, simplify
     features = [_feature(geom, props) for geom, props in region_features(
         extraction, scene, lonlat=True, simplify_tolerance=simplify_tolerance, max_features=max_features,
         polygons=polygons)]
-    return {
-        "type": "FeatureCollection",
-        "name": "spex_regions",
-        "spex": regions_summary(extraction, scene, lonlat=True),
-        "features": features,
-    }
+    return _collection(extraction, scene, features)
+
+
+def _collection(extraction: Extraction, scene: Scene, features: list[dict[str, Any]]) -> dict[str, Any]:
+    """The FeatureCollection around ``features`` (the one layout: the batched file writes its bytes too)."""
+    return {"type": "FeatureCollection", "name": "spex_regions",
+            "spex": regions_summary(extraction, scene, lonlat=True), "features": features}
 
 
 def write_regions_geojson(extraction: Extraction, scene: Scene, path: Path, *,
@@ -286,9 +287,7 @@ def write_regions_geojson(extraction: Extraction, scene: Scene, path: Path, *,
     # every outline at once costs as much memory again as the outlines
     features = region_features(extraction, scene, lonlat=False, simplify_tolerance=simplify_tolerance,
                                polygons=polygons)
-    head = json.dumps({"type": "FeatureCollection", "name": "spex_regions",
-                       "spex": regions_summary(extraction, scene, lonlat=True), "features": []},
-                      separators=(",", ":"))
+    head = json.dumps(_collection(extraction, scene, []), separators=(",", ":"))  # ends in "[]}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # The same bytes as json.dumps of the whole collection, written a batch of features at a time: the

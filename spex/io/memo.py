@@ -100,10 +100,7 @@ class MemoScene:
         """Same as :meth:`Scene.valid`: bool (h, w), True = valid data."""
         full = self._scene.valid_known() if out_shape is None and hasattr(self._scene, "valid_known") else None
         if full is not None:  # the scene's own full-resolution mask, already built: not held twice
-            if window is None:
-                return full.copy()
-            r0, c0 = int(window.row_off), int(window.col_off)
-            return full[r0:r0 + int(window.height), c0:c0 + int(window.width)].copy()
+            return (full if window is None else full[window.toslices()]).copy()
         key = ("valid", _window_key(window), _shape_key(out_shape))
         return self._remember(key, lambda: self._scene.valid(window=window, out_shape=out_shape))
 
