@@ -105,3 +105,33 @@ def test_decimated_validity_comes_from_the_memo_once_built(virginia: Scene, monk
     cube = virginia.read(["red"], out_shape=(50, 50))
     assert calls == [virginia.band_names.index("red")]  # only the requested band is read
     assert np.array_equal(np.isfinite(cube[0]), after & np.isfinite(cube[0]))
+
+
+def test_an_all_valid_scene_holds_no_mask(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No invalid pixel: the memo is a read-only zero-stride view (no byte per pixel); one invalid pixel in
+    a late window: a full mask, True everywhere else, including the windows before it."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    monkeypatch.setattr(scene_mod, "VALID_TILE", 32)  # several windows, the hole in the last one
+    data = np.full((4, 96, 80), 1200, dtype=np.uint16)
+    for name, bad in (("clear.tif", None), ("holed.tif", (90, 70))):
+        arr = data.copy()
+        if bad is not None:
+            arr[:, bad[0], bad[1]] = 0
+        path = tmp_path / name
+        with rasterio.open(path, "w", driver="GTiff", width=80, height=96, count=4, dtype="uint16", nodata=0,
+                           crs="EPSG:32618", transform=from_origin(500000, 4200000, 10, 10)) as dst:
+            dst.write(arr)
+        with pytest.warns(UserWarning), open_scene([path], bands=["blue", "green", "red", "nir"]) as scene:
+            memo = scene.valid_full()
+            assert memo.shape == (96, 80) and memo.dtype == bool and not memo.flags.writeable
+            expected = np.ones((96, 80), dtype=bool)
+            if bad is None:
+                assert memo.strides == (0, 0)
+            else:
+                expected[bad] = False
+                assert memo.strides != (0, 0)
+            np.testing.assert_array_equal(memo, expected)
+            np.testing.assert_array_equal(scene.valid(window=Window(60, 80, 20, 16)), expected[80:, 60:])
+            assert scene.valid(window=Window(0, 0, 8, 8)).flags.writeable  # callers still get their own copy

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pyogrio.raw
 import shapely
 
 from spex.errors import ExportError, NotGeoreferencedWarning
@@ -107,7 +106,7 @@ def _column(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
     return data, (missing if missing.any() else None)
 
 
-def _layer_data(features: list[tuple[BaseGeometry, dict[str, Any]]]
+def _layer_data(features: list[tuple[BaseGeometry | bytes, dict[str, Any]]]
                 ) -> tuple[np.ndarray, list[str], list[np.ndarray], list[np.ndarray | None]]:
     """WKB geometries, field names, field arrays and null masks of the features."""
     rows = [_flatten(props) for _, props in features]
@@ -118,7 +117,8 @@ def _layer_data(features: list[tuple[BaseGeometry, dict[str, Any]]]
     names = list(dict.fromkeys(key for row in rows for key in row))  # union, first-seen order
     columns = [_column([row.get(name) for row in rows]) for name in names]
     geoms = [geom for geom, _ in features]
-    wkb = shapely.to_wkb(np.array(geoms, dtype=object))
+    encoded = all(isinstance(geom, bytes) for geom in geoms)  # region_polygons_wkb's outlines, taken as they are
+    wkb = np.array(geoms, dtype=object) if encoded else shapely.to_wkb(np.array(geoms, dtype=object))
     return wkb, names, [c[0] for c in columns], [c[1] for c in columns]
 
 
@@ -138,6 +138,7 @@ def _check_crs(crs: str, scene: Scene, path: Path) -> bool:
 def _write_layer(extraction: Extraction, scene: Scene, path: Path, *, lonlat: bool, driver: str,
                  shapefile: bool, polygons: Mapping[int, BaseGeometry] | None = None) -> None:
     """Build the features once and write them with OGR (``path`` is replaced)."""
+    import pyogrio.raw  # here: pyogrio imports pandas (~60 MB of RSS), which only this step needs
     features = region_features(extraction, scene, lonlat=lonlat, polygons=polygons)
     wkb, names, arrays, masks = _layer_data(features)
     if shapefile:

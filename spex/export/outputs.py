@@ -11,7 +11,7 @@ from spex.errors import ExportError
 from spex.export.geotiff import write_mask_cog
 from spex.export.gis import write_regions_gpkg
 from spex.export.render import render_overlay
-from spex.export.vector import region_polygons, write_regions_geojson
+from spex.export.vector import region_polygons_wkb, write_regions_geojson
 from spex.io.memo import MemoScene
 from spex.memory import return_freed_heap
 
@@ -51,10 +51,10 @@ def write_outputs(extraction: Extraction, scene: Scene, out_dir: Path, *, reply:
     Existing files of the same names are replaced, so one folder per turn keeps history.
     The files share their inputs: the scene is read through a :class:`~spex.io.MemoScene`
     (the validity mask serves both the COG and the overlay) and the region outlines are
-    traced once for the GeoJSON and the GeoPackage.
+    traced once for the GeoJSON and the GeoPackage (and held as WKB, :mod:`spex.export.wkb`).
 
     ``progress`` (optional) is called with the name of each step as it starts
-    ("writing mask", "vectorising", "writing vectors", "rendering"), e.g. to drive a CLI bar.
+    ("writing mask", "rendering", "vectorising", "writing vectors"), e.g. to drive a CLI bar.
 
     Raises:
         ExportError: when a file cannot be written or the mask does not match the scene.
@@ -69,15 +69,20 @@ def write_outputs(extraction: Extraction, scene: Scene, out_dir: Path, *, reply:
     step("writing mask")
     mask_tif = write_mask_cog(extraction.mask, view, out_dir / "mask.tif")
     return_freed_heap()  # each step's temporaries are scene-sized on large scenes (spex.memory)
+    step("rendering")  # before the outlines exist: the steps' peaks do not add up
+    overlay = render_overlay(view, extraction, out_dir / "overlay.png", false_colour=false_colour)
+    if view is not scene:  # our own memo, read for the last time (the preview bands: ~50 MB at 10240²)
+        view.clear()
+    return_freed_heap()
     step("vectorising")
-    polygons = region_polygons(extraction.labels, scene.transform, mask=extraction.mask)
+    polygons = region_polygons_wkb(extraction.labels, scene.transform, mask=extraction.mask)
+    return_freed_heap()  # GDAL's outlines, freed once read
     step("writing vectors")
     geojson = write_regions_geojson(extraction, view, out_dir / "regions.geojson", polygons=polygons)
+    return_freed_heap()
     gpkg = write_regions_gpkg(extraction, view, out_dir / "regions.gpkg", polygons=polygons)
     del polygons
     return_freed_heap()
-    step("rendering")
-    overlay = render_overlay(view, extraction, out_dir / "overlay.png", false_colour=false_colour)
     reply_md = out_dir / "reply.md"
     try:
         reply_md.write_text(reply.rstrip() + "\n", encoding="utf-8")

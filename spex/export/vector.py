@@ -28,6 +28,7 @@ from shapely.geometry.base import BaseGeometry
 from spex.engine.request import TARGET_LABELS
 from spex.errors import ExportError, NotGeoreferencedWarning
 from spex.export.polygonize import traced_shapes
+from spex.export.wkb import WKB_BYTES_PER_VERTEX, WkbPolygons
 
 if TYPE_CHECKING:
     from spex.engine.result import Extraction
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from spex.spie.regions import RegionAttributes
 
 __all__ = [
-    "region_features", "region_polygons", "regions_feature_collection", "regions_summary",
+    "region_features", "region_polygons", "region_polygons_wkb", "regions_feature_collection", "regions_summary",
     "write_regions_geojson",
 ]
 
@@ -55,14 +56,31 @@ def region_polygons(labels: np.ndarray, transform: Any, *, keep: Sequence[int] |
     ``mask``: the extraction's mask when the caller has it (only labelled pixels inside it are traced,
     as the region attributes count them), which spares a full-scene ``labels > 0`` copy.
     """
+    parts = _traced_pieces(labels, transform, keep, mask, encode=False)
+    return {label: polys[0] if len(polys) == 1 else MultiPolygon(polys) for label, polys in parts.items()}
+
+
+def region_polygons_wkb(labels: np.ndarray, transform: Any, *, mask: np.ndarray | None = None) -> WkbPolygons:
+    """:func:`region_polygons` held as WKB (:mod:`spex.export.wkb`): each piece is encoded as it is traced,
+    so the GEOS outlines of the whole result never exist at once."""
+    parts = _traced_pieces(labels, transform, None, mask, encode=True)
+    return WkbPolygons({label: pieces[0] if len(pieces) == 1
+                        else shapely.to_wkb(MultiPolygon(list(shapely.from_wkb(pieces))))
+                        for label, pieces in parts.items()})
+
+
+def _traced_pieces(labels: np.ndarray, transform: Any, keep: Sequence[int] | None, mask: np.ndarray | None, *,
+                   encode: bool) -> dict[int, list[Any]]:
+    """The traced 4-connected pieces of each label, as Polygons or (``encode``) their WKB."""
     source = labels if labels.dtype in (np.uint16, np.int32) else np.asarray(labels, dtype=np.int32)  # GDAL types
     if keep is not None:
         source = np.where(np.isin(source, np.asarray(list(keep), dtype=np.int32)), source, 0)
-    parts: dict[int, list[Polygon]] = defaultdict(list)
+    parts: dict[int, list[Any]] = defaultdict(list)
     for geom, value in traced_shapes(source, None if keep is not None else mask, transform):
         if value:  # a masked pixel without a label is no region
-            parts[int(value)].append(shape(geom))
-    return {label: polys[0] if len(polys) == 1 else MultiPolygon(polys) for label, polys in parts.items()}
+            piece = shape(geom)
+            parts[int(value)].append(shapely.to_wkb(piece) if encode else piece)
+    return parts
 
 
 def _to_lonlat(geoms: list[Any], crs: Any) -> list[Any]:
@@ -131,11 +149,14 @@ def region_features(extraction: Extraction, scene: Scene, *, lonlat: bool = True
             None keeps the exact pixel outlines.
         max_features: keep only this many of the largest regions.
         polygons: ``region_polygons(extraction.labels, scene.transform)`` when the caller already
-            has it (tracing is the costly step; several exports of one result can share it).
+            has it (tracing is the costly step; several exports of one result can share it), or
+            :func:`region_polygons_wkb`, whose outlines stay WKB ``bytes`` in the features where they
+            need no reprojection nor simplification (the writers decode a batch at a time).
 
     Returns:
-        Shapely Polygon/MultiPolygon and a properties dict per region; the properties do
-        not depend on ``lonlat`` (``centroid_lon``/``centroid_lat`` are always WGS 84).
+        Shapely Polygon/MultiPolygon (or its WKB, see ``polygons``) and a properties dict per
+        region; the properties do not depend on ``lonlat`` (``centroid_lon``/``centroid_lat`` are
+        always WGS 84).
 
     Raises:
         ExportError: when the labels do not match the scene grid.
@@ -160,12 +181,16 @@ def region_features(extraction: Extraction, scene: Scene, *, lonlat: bool = True
         logger.warning("%d labelled regions have no attributes; exported with pixel counts only", len(missing))
 
     ordered = [r.label for r in regions if r.label in polygons] + missing
-    geoms = [polygons[label] for label in ordered]
+    georef = scene.crs is not None
+    geoms: list[Any]
+    if isinstance(polygons, WkbPolygons) and not simplify_tolerance and not (lonlat and georef):
+        geoms = [polygons.wkb(label) for label in ordered]  # stay encoded: the writers decode a batch at a time
+    else:
+        geoms = [polygons[label] for label in ordered]
     if simplify_tolerance:
         pixel = max(abs(scene.transform.a), abs(scene.transform.e))
         geoms = list(shapely.simplify(np.array(geoms, dtype=object), simplify_tolerance * pixel,
                                       preserve_topology=True))
-    georef = scene.crs is not None
     if georef:
         if lonlat:
             geoms = _to_lonlat(geoms, scene.crs)
@@ -223,9 +248,11 @@ def regions_summary(extraction: Extraction, scene: Scene, *, lonlat: bool = True
     }
 
 
-def _batches(features: Sequence[tuple[BaseGeometry, dict[str, Any]]]) -> list[tuple[int, int]]:
-    """[start, stop) runs of ``features`` of at most :data:`_GEOJSON_BATCH_VERTICES` vertices (or one feature)."""
-    counts = shapely.get_num_coordinates(np.array([geom for geom, _ in features], dtype=object)) if features else []
+def _batches(features: Sequence[tuple[BaseGeometry | bytes, dict[str, Any]]]) -> list[tuple[int, int]]:
+    """[start, stop) runs of ``features`` of at most :data:`_GEOJSON_BATCH_VERTICES` vertices (or one feature);
+    a WKB outline's vertices are estimated from its length."""
+    counts = [len(geom) // WKB_BYTES_PER_VERTEX if isinstance(geom, bytes) else shapely.get_num_coordinates(geom)
+              for geom, _ in features]
     out, start, total = [], 0, 0
     for i, n in enumerate(np.asarray(counts, dtype=np.int64).tolist()):
         if i > start and total + n > _GEOJSON_BATCH_VERTICES:
@@ -297,7 +324,7 @@ def write_regions_geojson(extraction: Extraction, scene: Scene, path: Path, *,
             out.write(head[:-2])
             for k, (start, stop) in enumerate(_batches(features)):
                 batch = features[start:stop]
-                geoms = [geom for geom, _ in batch]
+                geoms = [shapely.from_wkb(geom) if isinstance(geom, bytes) else geom for geom, _ in batch]
                 if scene.crs is not None:
                     geoms = _to_lonlat(geoms, scene.crs)
                 out.write(("," if k else "") + ",".join(

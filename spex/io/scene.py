@@ -412,12 +412,10 @@ class Scene:
             return memo
         with self._valid_lock:
             if self._valid_memo is None:
-                out = np.empty((self.height, self.width), dtype=bool)
-                for w in self.windows(VALID_TILE):
-                    out[_slices(w)] = ~self._invalid(w, None, (int(w.height), int(w.width)), {})
-                out.flags.writeable = False
-                self._valid_memo = out
-                log.debug("validity memo built for %dx%d scene (%d bytes)", self.width, self.height, out.nbytes)
+                self._valid_memo = _validity(self.height, self.width, (
+                    (w, ~self._invalid(w, None, (int(w.height), int(w.width)), {})) for w in self.windows(VALID_TILE)))
+                log.debug("validity memo built for %dx%d scene (%s)", self.width, self.height,
+                          "all valid" if self._valid_memo.strides == (0, 0) else "one byte per pixel")
             return self._valid_memo
 
     def quality(self) -> QualityLayer | None:
@@ -456,6 +454,26 @@ def tile_windows(width: int, height: int, size: int) -> Iterator[Window]:
     for row in range(0, height, size):
         for col in range(0, width, size):
             yield Window(col, row, min(size, width - col), min(size, height - row))
+
+
+
+def _validity(height: int, width: int, parts: Iterable[tuple[Window, np.ndarray]]) -> np.ndarray:
+    """Read-only bool (height, width) from its windows; a zero-stride view of one True when all are valid.
+
+    Why: most scenes (a crop, an aerial tile, a swath interior) have no invalid pixel, and their mask
+    would otherwise hold one byte per pixel for the whole run (100 MB at 10240²) to say so.
+    """
+    out: np.ndarray | None = None
+    for w, part in parts:
+        if out is None and part.all():
+            continue
+        if out is None:  # the first window with an invalid pixel: every earlier one was all valid
+            out = np.ones((height, width), dtype=bool)
+        out[_slices(w)] = part
+    if out is None:
+        return np.broadcast_to(np.True_, (height, width))  # read-only, like the mask below
+    out.flags.writeable = False
+    return out
 
 
 def _slices(window: Window | None) -> tuple[slice, slice]:
