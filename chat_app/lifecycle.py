@@ -14,7 +14,6 @@ quota drops its oldest turn folders first.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import gc
 import logging
@@ -24,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from spex.memory import limit_malloc_arenas, return_freed_heap
 
 __all__ = ["KEEP_TURNS", "LOCK_NAME", "SESSION_QUOTA_BYTES", "WorkDirLock", "claim_work_dir", "folder_bytes",
            "limit_malloc_arenas", "prune_turns", "release_session", "sweep_work_dir", "trim_memory"]
@@ -39,23 +40,7 @@ SESSION_QUOTA_BYTES = 64 * 2**20
 def trim_memory() -> None:
     """Collect garbage and hand freed heap pages back to the OS (glibc), so RSS falls after a session."""
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
-
-
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Cap glibc's malloc arenas (``M_ARENA_MAX``) for this process; call before threads start.
-
-    Why: every worker thread (Gradio's pool, the turn pool) may get its own arena, and memory
-    freed in one is not handed back while a few live blocks pin it; with many arenas a closed
-    session's memory lingers in RSS. Returns False where this is not glibc.
-    """
-    try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(-8, int(arenas)))  # M_ARENA_MAX = -8
-    except (OSError, AttributeError):
-        return False
+    return_freed_heap()
 
 
 def release_session(demo: Any, session_hash: str) -> None:

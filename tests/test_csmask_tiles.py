@@ -153,3 +153,13 @@ def test_lazy_rows_match_whole_image(files: list[str], tall: int | None, window:
     ref, _ = csmask_classes(img, [_SIX[_MODEL_NAMES.index(b)] for b in names], product_level="l1c", threads=1)
     ref[~ok] = 0
     assert np.array_equal(got, ref)
+
+
+@pytest.mark.parametrize(("m", "alpha"), [(256, 0.4), (255, 0.4), (17, 0.1), (8, 0.9), (1, 0.4), (64, 0.0)])
+def test_tukey_window_is_scipys(m: int, alpha: float) -> None:
+    """The numpy Tukey window (no scipy.signal import) equals scipy's, bit for bit."""
+    from scipy.signal.windows import tukey as scipy_tukey
+
+    from spex.spectral.csmask_tiles import tukey
+
+    assert np.array_equal(tukey(m, alpha), scipy_tukey(m, alpha))

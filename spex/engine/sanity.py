@@ -94,7 +94,7 @@ def _scan(scene: object, valid: np.ndarray, calibrated: bool, window_size: int) 
     bands = _core_bands(scene.band_names)  # type: ignore[attr-defined]
     n_valid = int(valid.sum())
     k = len(bands)
-    usable = valid.copy()
+    usable: np.ndarray | None = None  # made at the first unusable pixel: most scenes have none (100 MB at 10240²)
     n_clip = n_oor = n_neg = 0
     s = np.zeros(k)
     s2 = np.zeros(k)
@@ -106,7 +106,7 @@ def _scan(scene: object, valid: np.ndarray, calibrated: bool, window_size: int) 
         for w in scene.windows(window_size):  # type: ignore[attr-defined]
             rs, cs = slice(w.row_off, w.row_off + w.height), slice(w.col_off, w.col_off + w.width)
             block = scene.read(bands=bands, window=w)  # type: ignore[attr-defined]
-            ok = usable[rs, cs]
+            ok = np.array(valid[rs, cs], dtype=bool)
             clipped = np.zeros_like(ok)
             for ds, top in raw:  # a band at its data type's ceiling: the sensor (or a conversion) clipped it
                 clipped |= np.any(ds.read(window=w) == top, axis=0)
@@ -118,8 +118,11 @@ def _scan(scene: object, valid: np.ndarray, calibrated: bool, window_size: int) 
                     n_neg += int((np.any(block < 0, axis=0) & ok & ~clipped & ~bad).sum())
             n_clip += int(clipped.sum())
             n_oor += int(bad.sum())
-            ok = ok & ~clipped & ~bad
-            usable[rs, cs] = ok
+            if clipped.any() or bad.any():
+                if usable is None:
+                    usable = np.array(valid, dtype=bool)
+                ok = ok & ~clipped & ~bad
+                usable[rs, cs] = ok
             n_ok = int(np.count_nonzero(ok))
             if n_ok:
                 for b, band in enumerate(block):  # a float64 copy of one band at a time (row sums, same values)

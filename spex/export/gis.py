@@ -26,6 +26,7 @@ import numpy as np
 import shapely
 
 from spex.errors import ExportError, NotGeoreferencedWarning
+from spex.export.ogr import pyogrio_raw
 from spex.export.vector import region_features, regions_summary
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ def _check_crs(crs: str, scene: Scene, path: Path) -> bool:
 def _write_layer(extraction: Extraction, scene: Scene, path: Path, *, lonlat: bool, driver: str,
                  shapefile: bool, polygons: Mapping[int, BaseGeometry] | None = None) -> None:
     """Build the features once and write them with OGR (``path`` is replaced)."""
-    import pyogrio.raw  # here: pyogrio imports pandas (~60 MB of RSS), which only this step needs
+    raw = pyogrio_raw()  # here, and without pandas (spex.export.ogr): only this step needs it
     features = region_features(extraction, scene, lonlat=lonlat, polygons=polygons)
     wkb, names, arrays, masks = _layer_data(features)
     if shapefile:
@@ -157,10 +158,9 @@ def _write_layer(extraction: Extraction, scene: Scene, path: Path, *, lonlat: bo
         path.unlink(missing_ok=True)
         with warnings.catch_warnings():  # the caller already got a NotGeoreferencedWarning
             warnings.filterwarnings("ignore", message="'crs' was not provided", category=UserWarning)
-            pyogrio.raw.write(path, wkb, arrays, names, field_mask=masks,
-                              layer=None if shapefile else GPKG_LAYER, driver=driver, geometry_type="MultiPolygon",
-                              promote_to_multi=True, crs=crs_wkt, encoding="UTF-8" if shapefile else None,
-                              **options)
+            raw.write(path, wkb, arrays, names, field_mask=masks,
+                      layer=None if shapefile else GPKG_LAYER, driver=driver, geometry_type="MultiPolygon",
+                      promote_to_multi=True, crs=crs_wkt, encoding="UTF-8" if shapefile else None, **options)
     except _WRITE_ERRORS as exc:
         raise ExportError(f"cannot write {driver} {path}: {exc}") from exc
     logger.debug("wrote %d regions to %s", len(features), path)

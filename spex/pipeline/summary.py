@@ -55,8 +55,9 @@ def _field(values: list[Any]) -> tuple[np.ndarray, np.ndarray | None]:
 
 def write_summary_gpkg(rows: Sequence[SceneSummary], path: Path) -> Path:
     """Write the table as GeoPackage layer ``scenes`` (Polygon/MultiPolygon footprints, EPSG:4326)."""
-    import pyogrio.raw
     import shapely
+
+    from spex.export.ogr import pyogrio_raw
 
     geoms = [shapely.from_wkt(r.footprint_wkt) if r.footprint_wkt else None for r in rows]
     wkb = np.array([None if g is None else shapely.to_wkb(g) for g in geoms], dtype=object)
@@ -65,7 +66,7 @@ def write_summary_gpkg(rows: Sequence[SceneSummary], path: Path) -> Path:
     path = Path(path)
     try:
         path.unlink(missing_ok=True)
-        pyogrio.raw.write(path, wkb, list(arrays), [name for name, _ in cols], field_mask=list(masks),
+        pyogrio_raw().write(path, wkb, list(arrays), [name for name, _ in cols], field_mask=list(masks),
                           layer=SUMMARY_LAYER, driver="GPKG", geometry_type="MultiPolygon", promote_to_multi=True,
                           crs="EPSG:4326")
     except (OSError, RuntimeError, ValueError) as exc:

@@ -18,6 +18,7 @@ The input may also be a :class:`RowSource` that makes the image's rows as they a
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Protocol
@@ -26,7 +27,7 @@ import numpy as np
 
 from spex.memory import return_freed_heap
 
-__all__ = ["TILE_OVERLAP", "RowSource", "csmask_classes"]
+__all__ = ["TILE_OVERLAP", "RowSource", "csmask_classes", "tukey"]
 
 #: Overlap of CSmask's tiles (``CSmask._csm``: ``tile_array(..., overlap=0.2)``).
 TILE_OVERLAP: Final[float] = 0.2
@@ -48,6 +49,24 @@ def _mirror(index: np.ndarray, n: int) -> np.ndarray:
     """Source index of numpy's ``mode="symmetric"`` padding (edge repeated, period 2n)."""
     i = index % (2 * n)
     return np.where(i < n, i, 2 * n - 1 - i)
+
+
+def tukey(m: int, alpha: float) -> np.ndarray:
+    """The symmetric Tukey window of ``m`` points, as ``scipy.signal.windows.tukey(m, alpha)`` computes it.
+
+    Why not scipy's: importing ``scipy.signal`` maps ~37 MB of libraries (linalg, stats, optimize,
+    interpolate) into every run that uses the cloud model, for one 256-point window.
+    """
+    if m <= 1 or alpha <= 0:
+        return np.ones(m)
+    if alpha >= 1:
+        raise ValueError(f"alpha must be below 1 (a Hann window otherwise), got {alpha}")
+    n = np.arange(0, m, dtype=np.float64)
+    width = int(math.floor(alpha * (m - 1) / 2.0))
+    n1, n3 = n[0:width + 1], n[m - width - 1:]
+    w1 = 0.5 * (1 + np.cos(np.pi * (-1 + 2.0 * n1 / alpha / (m - 1))))
+    w3 = 0.5 * (1 + np.cos(np.pi * (-2.0 / alpha + 1 + 2.0 * n3 / alpha / (m - 1))))
+    return np.concatenate((w1, np.ones(n[width + 1:m - width - 1].shape), w3))
 
 
 def _model(band_order: Sequence[str], product_level: str) -> tuple[str, dict]:
@@ -72,7 +91,6 @@ def csmask_classes(img: np.ndarray | RowSource, band_order: Sequence[str], *, pr
         threads: onnxruntime intra-op threads (idle threads sleep instead of spinning on the CPU).
     """
     import onnxruntime
-    from scipy.signal.windows import tukey
     from scipy.special import softmax
     from ukis_csmask.mask import CSmask
 
@@ -94,7 +112,7 @@ def csmask_classes(img: np.ndarray | RowSource, band_order: Sequence[str], *, pr
     h, w = img.shape[:2]
     n_rows = (h + 2 * pad + size + 1 - size) // step + 1   # tiles of tile_array on the padded image
     n_cols = (w + 2 * pad + size + 1 - size) // step + 1
-    window = tukey(M=size, alpha=TILE_OVERLAP * 2)[:, None, None]
+    window = tukey(size, TILE_OVERLAP * 2)[:, None, None]
     window = window * window.transpose(1, 0, 2)
     offsets = np.arange(size)
     out = np.zeros((h, w), dtype=np.uint8)
