@@ -29,7 +29,6 @@ from spex.engine.request import TARGET_LABELS
 from spex.errors import ExportError, NotGeoreferencedWarning
 from spex.export.polygonize import traced_shapes
 from spex.export.wkb import WKB_BYTES_PER_VERTEX, WkbPolygons
-from spex.memory import return_freed_heap
 
 if TYPE_CHECKING:
     from spex.engine.result import Extraction
@@ -46,8 +45,6 @@ logger = logging.getLogger(__name__)
 _LONLAT_DECIMALS = 7  # ~1 cm: far below any pixel size, keeps files small
 #: Outline vertices encoded per write of the GeoJSON file (~100 bytes each as Python objects).
 _GEOJSON_BATCH_VERTICES = 100_000
-#: Traced pieces between two returns of the freed heap to the OS (a return costs ~1 ms).
-_TRIM_EVERY_PIECES = 2000
 
 
 def region_polygons(labels: np.ndarray, transform: Any, *, keep: Sequence[int] | None = None,
@@ -79,12 +76,10 @@ def _traced_pieces(labels: np.ndarray, transform: Any, keep: Sequence[int] | Non
     if keep is not None:
         source = np.where(np.isin(source, np.asarray(list(keep), dtype=np.int32)), source, 0)
     parts: dict[int, list[Any]] = defaultdict(list)
-    for k, (geom, value) in enumerate(traced_shapes(source, None if keep is not None else mask, transform), 1):
+    for geom, value in traced_shapes(source, None if keep is not None else mask, transform):
         if value:  # a masked pixel without a label is no region
             piece = shape(geom)
             parts[int(value)].append(shapely.to_wkb(piece) if encode else piece)
-        if k % _TRIM_EVERY_PIECES == 0:  # each piece's GeoJSON dict is freed between kept outlines: the
-            return_freed_heap()          # heap's free pages would otherwise pile up (~120 MB at 10240²)
     return parts
 
 
