@@ -456,7 +456,6 @@ def tile_windows(width: int, height: int, size: int) -> Iterator[Window]:
             yield Window(col, row, min(size, width - col), min(size, height - row))
 
 
-
 def _validity(height: int, width: int, parts: Iterable[tuple[Window, np.ndarray]]) -> np.ndarray:
     """Read-only bool (height, width) from its windows; a zero-stride view of one True when all are valid.
 

@@ -67,8 +67,8 @@ def write_summary_gpkg(rows: Sequence[SceneSummary], path: Path) -> Path:
     try:
         path.unlink(missing_ok=True)
         pyogrio_raw().write(path, wkb, list(arrays), [name for name, _ in cols], field_mask=list(masks),
-                          layer=SUMMARY_LAYER, driver="GPKG", geometry_type="MultiPolygon", promote_to_multi=True,
-                          crs="EPSG:4326")
+                            layer=SUMMARY_LAYER, driver="GPKG", geometry_type="MultiPolygon", promote_to_multi=True,
+                            crs="EPSG:4326")
     except (OSError, RuntimeError, ValueError) as exc:
         raise ExportError(f"cannot write the batch summary {path}: {exc}") from exc
     return path
