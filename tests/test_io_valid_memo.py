@@ -135,3 +135,12 @@ def test_an_all_valid_scene_holds_no_mask(tmp_path: Path, monkeypatch: pytest.Mo
             np.testing.assert_array_equal(memo, expected)
             np.testing.assert_array_equal(scene.valid(window=Window(60, 80, 20, 16)), expected[80:, 60:])
             assert scene.valid(window=Window(0, 0, 8, 8)).flags.writeable  # callers still get their own copy
+
+
+def test_grid_files_are_the_scenes_own_unwarped_handles(virginia: Scene) -> None:
+    """Only the 10 m file lies on the grid unwarped (20 m and 60 m are warped views); it is the handle the
+    scene reads through (shared block cache), listed once for its four bands."""
+    files = virginia.grid_files()
+    assert [Path(ds.name).name for ds in files] == [VIRGINIA[0]]
+    assert files[0] is virginia._sources[virginia.band_names.index("red")].reader
+    assert not files[0].closed

@@ -20,14 +20,10 @@ The scan reads the scene window by window once and is memoised in the scene's
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import numpy as np
-import rasterio
-import rasterio.errors
 
 from spex.io import ATMOSPHERIC_BANDS
 
@@ -76,16 +72,14 @@ def _core_bands(names: Sequence[str]) -> list[str]:
     return core or list(names)
 
 
-def _saturation_sources(scene: object, stack: ExitStack) -> list[tuple[object, int]]:
-    """Open the scene's integer files that lie on the scene grid, with their dtype's maximum DN."""
+def _saturation_sources(scene: object) -> list[tuple[object, int]]:
+    """The scene's integer files on its grid (:meth:`~spex.io.Scene.grid_files`, its own open handles, so
+    their blocks are decoded once for both reads), with their dtype's maximum DN; none for a view."""
+    grid_files = getattr(scene, "grid_files", None)
     out = []
-    for path in getattr(scene, "paths", ()):
-        with warnings.catch_warnings():  # a plain file without georeference: the scene has said so already
-            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            ds = stack.enter_context(rasterio.open(path))
+    for ds in grid_files() if grid_files is not None else ():
         dtype = np.dtype(ds.dtypes[0])
-        if (np.issubdtype(dtype, np.integer) and (ds.width, ds.height) == (scene.width, scene.height)  # type: ignore
-                and ds.transform == scene.transform):  # type: ignore[attr-defined]
+        if np.issubdtype(dtype, np.integer):
             out.append((ds, int(np.iinfo(dtype).max)))
     return out
 
@@ -101,37 +95,36 @@ def _scan(scene: object, valid: np.ndarray, calibrated: bool, window_size: int) 
     count = 0
     lo = np.full(k, np.inf)
     hi = np.full(k, -np.inf)
-    with ExitStack() as stack:
-        raw = _saturation_sources(scene, stack)
-        for w in scene.windows(window_size):  # type: ignore[attr-defined]
-            rs, cs = slice(w.row_off, w.row_off + w.height), slice(w.col_off, w.col_off + w.width)
-            block = scene.read(bands=bands, window=w)  # type: ignore[attr-defined]
-            ok = np.array(valid[rs, cs], dtype=bool)
-            clipped = np.zeros_like(ok)
-            for ds, top in raw:  # a band at its data type's ceiling: the sensor (or a conversion) clipped it
-                clipped |= np.any(ds.read(window=w) == top, axis=0)
-            clipped &= ok
-            bad = np.zeros_like(ok)
-            if calibrated:
-                with np.errstate(invalid="ignore"):
-                    bad = np.any((block > MAX_REFLECTANCE) | (block < MIN_REFLECTANCE), axis=0) & ok & ~clipped
-                    n_neg += int((np.any(block < 0, axis=0) & ok & ~clipped & ~bad).sum())
-            n_clip += int(clipped.sum())
-            n_oor += int(bad.sum())
-            if clipped.any() or bad.any():
-                if usable is None:
-                    usable = np.array(valid, dtype=bool)
-                ok = ok & ~clipped & ~bad
-                usable[rs, cs] = ok
-            n_ok = int(np.count_nonzero(ok))
-            if n_ok:
-                for b, band in enumerate(block):  # a float64 copy of one band at a time (row sums, same values)
-                    v = band[ok].astype(np.float64)
-                    s[b] += v.sum()
-                    s2[b] += (v * v).sum()
-                    lo[b] = np.fmin(lo[b], v.min())
-                    hi[b] = np.fmax(hi[b], v.max())
-                count += n_ok
+    raw = _saturation_sources(scene)
+    for w in scene.windows(window_size):  # type: ignore[attr-defined]
+        rs, cs = slice(w.row_off, w.row_off + w.height), slice(w.col_off, w.col_off + w.width)
+        block = scene.read(bands=bands, window=w)  # type: ignore[attr-defined]
+        ok = np.array(valid[rs, cs], dtype=bool)
+        clipped = np.zeros_like(ok)
+        for ds, top in raw:  # a band at its data type's ceiling: the sensor (or a conversion) clipped it
+            clipped |= np.any(ds.read(window=w) == top, axis=0)
+        clipped &= ok
+        bad = np.zeros_like(ok)
+        if calibrated:
+            with np.errstate(invalid="ignore"):
+                bad = np.any((block > MAX_REFLECTANCE) | (block < MIN_REFLECTANCE), axis=0) & ok & ~clipped
+                n_neg += int((np.any(block < 0, axis=0) & ok & ~clipped & ~bad).sum())
+        n_clip += int(clipped.sum())
+        n_oor += int(bad.sum())
+        if clipped.any() or bad.any():
+            if usable is None:
+                usable = np.array(valid, dtype=bool)
+            ok = ok & ~clipped & ~bad
+            usable[rs, cs] = ok
+        n_ok = int(np.count_nonzero(ok))
+        if n_ok:
+            for b, band in enumerate(block):  # a float64 copy of one band at a time (row sums, same values)
+                v = band[ok].astype(np.float64)
+                s[b] += v.sum()
+                s2[b] += (v * v).sum()
+                lo[b] = np.fmin(lo[b], v.min())
+                hi[b] = np.fmax(hi[b], v.max())
+            count += n_ok
     out = SceneSanity(n_valid=n_valid, n_clipped=n_clip, n_out_of_range=n_oor, n_slightly_negative=n_neg)
     if count:
         mean = s / count

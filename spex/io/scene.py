@@ -217,6 +217,21 @@ class Scene:
         return tuple(n for n, src in zip(self.band_names, self._sources, strict=True)
                      if n in wanted or src.file_key in files)
 
+    def grid_files(self) -> list[rasterio.io.DatasetReader]:
+        """The scene's open files that lie on its grid unwarped, once each, to read stored values from.
+
+        Why these handles and not a new open of :attr:`paths`: they share GDAL's block cache with the
+        scene's own reads, so a window read through both is decoded once (the sanity scan's saturation
+        test: ~3 CPU-s at 10240²).
+        """
+        out: dict[int, rasterio.io.DatasetReader] = {}
+        for src in self._sources:
+            r = src.reader
+            if (isinstance(r, rasterio.io.DatasetReader) and (r.width, r.height) == (self.width, self.height)
+                    and r.transform == self.transform):
+                out.setdefault(id(r), r)
+        return list(out.values())
+
     def _resolve(self, bands: Sequence[str] | str | None) -> list[int]:
         if bands is None:
             return list(range(len(self.band_names)))
