@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Sequence
 
 from spex.errors import SpexError
-from spex.memory import fix_mmap_threshold, limit_malloc_arenas
+from spex.memory import limit_malloc_arenas
 
 COMMANDS: tuple[str, ...] = ("info", "extract", "batch", "spie", "train", "eval")
 #: GDAL block cache (MB) unless GDAL_CACHEMAX is set: GDAL's own default is 5 % of RAM (1.2 GB on
@@ -49,7 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("GDAL_CACHEMAX", str(DEFAULT_GDAL_CACHE_MB))  # read by GDAL at its first block read
     limit_malloc_arenas(2)  # before onnxruntime's or Dask's threads start (spex.memory)
-    fix_mmap_threshold()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     # Warnings carry assumptions (scaling, missing CRS): show them once, as plain lines.

@@ -12,7 +12,7 @@ import ctypes
 import ctypes.util
 from functools import cache
 
-__all__ = ["fix_mmap_threshold", "limit_malloc_arenas", "return_freed_heap"]
+__all__ = ["limit_malloc_arenas", "return_freed_heap"]
 
 
 @cache
@@ -23,17 +23,8 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
-#: glibc ``mallopt`` parameters.
-_M_MMAP_THRESHOLD = -3
+#: glibc ``mallopt`` parameter of :func:`limit_malloc_arenas`.
 _M_ARENA_MAX = -8
-#: Allocations of this size or more get mappings of their own (see :func:`fix_mmap_threshold`).
-MMAP_THRESHOLD_BYTES = 4 << 20
-
-
-def _mallopt(param: int, value: int) -> bool:
-    libc = _libc()
-    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
-    return bool(mallopt(param, int(value))) if mallopt is not None else False
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:
@@ -42,18 +33,9 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     Why: every worker thread (Gradio's pool, the turn pool, onnxruntime's) may get its own arena, and
     memory freed in one is not handed back while a few live blocks pin it. False where this is not glibc.
     """
-    return _mallopt(_M_ARENA_MAX, arenas)
-
-
-def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:
-    """Serve every allocation of ``nbytes`` or more from a mapping of its own, unmapped when freed.
-
-    Why: glibc raises its threshold to the size of each large block freed (up to 32 MB), after which
-    window-sized arrays (a 1024² float32 band: 4 MB) come from the heap and their pages stay in RSS
-    between steps. Fixed at 4 MB: 10240² extract CLI peak 714 -> 684 MiB (with 2 arenas), where
-    256 kB cost ~25 % more CPU in page faults. False where this is not glibc.
-    """
-    return _mallopt(_M_MMAP_THRESHOLD, nbytes)
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    return bool(mallopt(_M_ARENA_MAX, int(arenas))) if mallopt is not None else False
 
 
 def return_freed_heap() -> None:
