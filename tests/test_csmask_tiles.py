@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -163,3 +165,15 @@ def test_tukey_window_is_scipys(m: int, alpha: float) -> None:
     from spex.spectral.csmask_tiles import tukey
 
     assert np.array_equal(tukey(m, alpha), scipy_tukey(m, alpha))
+
+
+def test_model_run_leaves_scipy_signal_unimported() -> None:
+    """A cloud-model run imports neither ``ukis_csmask.mask`` nor, through it, ``scipy.signal`` (~37 MB)."""
+    code = ("import sys, numpy as np\n"
+            "from spex.spectral.csmask_tiles import csmask_classes\n"
+            "c, v = csmask_classes(np.full((40, 50, 4), 0.1, np.float32), ['blue', 'green', 'red', 'nir'],\n"
+            "                      product_level='l1c', threads=1)\n"
+            "print(c.shape, v, 'scipy.signal' in sys.modules, 'ukis_csmask.mask' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent).stdout.split()
+    assert out[:2] == ["(40,", "50)"] and out[-2:] == ["False", "False"], out

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spex.engine.postprocess import postprocess, relabel_by_size
+from spex.io.scratch import release_rows, row_blocks, scratch_zeros
 from spex.engine.request import TARGET_LABELS, ExtractionRequest
 from spex.engine.result import Extraction
 
@@ -52,7 +53,8 @@ def postprocess_classes(class_masks: Sequence[tuple[str, np.ndarray]], request: 
     raw_any = np.zeros(shape, dtype=bool)
     for _, m in class_masks:
         raw_any |= m
-    joined = np.zeros(shape, dtype=np.int32)  # renumbered in place below: no second label image
+    joined = scratch_zeros(shape, np.int32)  # renumbered in place below: no second label image
+    rows = max(1, (1 << 20) // max(shape[1], 1))
     class_map = np.zeros(shape, dtype=np.uint8)
     steps: list[str] = []
     offset = 0
@@ -62,12 +64,19 @@ def postprocess_classes(class_masks: Sequence[tuple[str, np.ndarray]], request: 
         out, labels, n, report = postprocess(own, request, allowed=allowed & ~taken & ~others, valid=valid,
                                              pixel_area_m2=pixel_area_m2)
         steps.extend(f"{TARGET_LABELS.get(target, target)}: {step}" for step in report.steps)
-        joined[out] = labels[out].astype(np.int32) + offset  # a class's labels may be uint16
+        for r0, block in row_blocks(joined, rows):  # file-backed on large scenes (spex.io.scratch)
+            inside = out[r0:r0 + block.shape[0]]
+            block[inside] = labels[r0:r0 + block.shape[0]][inside].astype(np.int32) + offset  # may be uint16
+            release_rows(labels, r0, r0 + block.shape[0])
+        del labels
         class_map[out] = k
         taken |= out | m
         offset += n
     labels, n = relabel_by_size(joined, in_place=True)
-    return labels > 0, labels, n, class_map, steps
+    mask = np.empty(shape, dtype=bool)
+    for r0, block in row_blocks(labels, rows):
+        np.greater(block, 0, out=mask[r0:r0 + block.shape[0]])
+    return mask, labels, n, class_map, steps
 
 
 def build_class_map(mask: np.ndarray, labels: np.ndarray, class_masks: Sequence[np.ndarray]) -> np.ndarray:

@@ -30,8 +30,9 @@ from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
 from spex.engine.request import ExtractionRequest
+from spex.io.scratch import release_rows, row_blocks, scratch_zeros
 
-__all__ = ["MIN_REGION_PIXELS", "REGION_BOXES", "PostprocessReport", "postprocess", "relabel_by_size",
+__all__ = ["MIN_REGION_PIXELS", "REGION_BOXES", "PostprocessReport", "label_max", "postprocess", "relabel_by_size",
            "region_box"]
 
 #: Default speckle filter: connected regions with fewer pixels are removed.
@@ -86,9 +87,9 @@ def relabel_by_size(labels: np.ndarray, keep: np.ndarray | None = None, *,
     Returns:
         (labels: int32, or ``labels`` itself in place, number of regions).
     """
-    n_old = int(labels.max()) if labels.size else 0
+    n_old = label_max(labels)
     if n_old == 0:
-        return np.zeros(labels.shape, dtype=np.int32), 0
+        return scratch_zeros(labels.shape, np.int32), 0
     counts = _label_counts(labels, n_old)
     present = counts > 0
     present[0] = False
@@ -104,11 +105,22 @@ def relabel_by_size(labels: np.ndarray, keep: np.ndarray | None = None, *,
     return labels, int(order.size)
 
 
+def _block_rows(labels: np.ndarray) -> int:
+    return max(1, _BLOCK_PIXELS // max(labels.shape[1], 1))
+
+
+def label_max(labels: np.ndarray) -> int:
+    """The highest label (0 when empty), read in row blocks (:func:`spex.io.scratch.row_blocks`): a
+    file-backed label image stays one block resident."""
+    if labels.ndim != 2:
+        return int(labels.max(initial=0))
+    return max((int(block.max(initial=0)) for _, block in row_blocks(labels, _block_rows(labels))), default=0)
+
+
 def _renumber_in_place(labels: np.ndarray, lut: np.ndarray) -> None:
     """``labels[:] = lut[labels]`` in row blocks (no second full-size label image)."""
-    step = max(1, _BLOCK_PIXELS // max(labels.shape[1], 1))
-    for r0 in range(0, labels.shape[0], step):
-        labels[r0:r0 + step] = lut[labels[r0:r0 + step]]
+    for _, block in row_blocks(labels, _block_rows(labels)):
+        block[...] = lut[block]
 
 
 def _label_counts(labels: np.ndarray, n: int) -> np.ndarray:
@@ -117,9 +129,8 @@ def _label_counts(labels: np.ndarray, n: int) -> np.ndarray:
     counts = np.zeros(n + 1, dtype=np.int64)
     if labels.ndim != 2:
         return np.bincount(labels.ravel(), minlength=n + 1)
-    step = max(1, _BLOCK_PIXELS // max(labels.shape[1], 1))
-    for r0 in range(0, labels.shape[0], step):
-        counts += np.bincount(labels[r0:r0 + step].ravel(), minlength=n + 1)
+    for _, block in row_blocks(labels, _block_rows(labels)):
+        counts += np.bincount(block.ravel(), minlength=n + 1)
     return counts
 
 
@@ -129,10 +140,8 @@ def _centroids(labels: np.ndarray, n: int, counts: np.ndarray) -> tuple[np.ndarr
     h, w = labels.shape
     sum_r = np.zeros(n + 1, dtype=np.float64)
     sum_c = np.zeros(n + 1, dtype=np.float64)
-    step = max(1, _BLOCK_PIXELS // max(w, 1))
     cols = np.arange(w, dtype=np.float64)
-    for r0 in range(0, h, step):
-        block = labels[r0:r0 + step]
+    for r0, block in row_blocks(labels, _block_rows(labels)):
         rows = np.arange(r0, r0 + block.shape[0], dtype=np.float64)
         sum_r += np.bincount(block.ravel(), weights=np.repeat(rows, w), minlength=n + 1)
         sum_c += np.bincount(block.ravel(), weights=np.tile(cols, block.shape[0]), minlength=n + 1)
@@ -157,7 +166,7 @@ def _label(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _label_strips(mask: np.ndarray, dtype: type) -> tuple[np.ndarray, int]:
     h, w = mask.shape
-    out = np.zeros((h, w), dtype=dtype)
+    out = scratch_zeros((h, w), dtype)  # file-backed on large scenes (spex.io.scratch): one strip resident
     top = int(np.iinfo(dtype).max)
     step = max(1, _LABEL_STRIP_PIXELS // max(w, 1))
     offset = 0
@@ -172,6 +181,7 @@ def _label_strips(mask: np.ndarray, dtype: type) -> tuple[np.ndarray, int]:
         if offset:
             np.add(part, dtype(offset), out=part, where=part > 0)
         offset += n
+        release_rows(out, r0, r0 + step)
     if h <= step or offset == 0:
         return out, offset
     a, b = [], []
@@ -270,6 +280,7 @@ def postprocess(mask: np.ndarray, request: ExtractionRequest, *, allowed: np.nda
         footprint = allowed if valid is None else valid
         if not footprint.all():
             touching[labels[ndimage.binary_dilation(~footprint, _EIGHT)]] = True
+        release_rows(labels)
         touching[0] = False
         report.add(f"border filter removed {int((keep & touching)[1:].sum())} region(s) touching the image edge "
                    "or the edge of the valid data")
@@ -283,4 +294,6 @@ def postprocess(mask: np.ndarray, request: ExtractionRequest, *, allowed: np.nda
             report.add(f"kept the {request.keep_largest} largest of {candidates.size} regions")
 
     new_labels, n_new = relabel_by_size(labels, keep, in_place=True)  # labels is this function's own
-    return np.greater(new_labels, 0, out=out), new_labels, n_new, report  # out is too: no second mask
+    for r0, block in row_blocks(new_labels, _block_rows(new_labels)):  # out is too: no second mask
+        np.greater(block, 0, out=out[r0:r0 + block.shape[0]])
+    return out, new_labels, n_new, report

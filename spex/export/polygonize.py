@@ -21,6 +21,8 @@ import rasterio.errors
 import rasterio.features
 import rasterio.windows
 
+from spex.io.scratch import release_rows
+
 __all__ = ["FILE_BACKED_PIXELS", "PASS_PIXELS", "traced_shapes"]
 
 #: Label images with more pixels than this are traced from scratch files.
@@ -53,6 +55,7 @@ def traced_shapes(labels: np.ndarray, mask: np.ndarray | None, transform: Any, *
         with rasterio.open(paths[0], "w", dtype=labels.dtype, **profile) as out_labels:
             for window in rows:
                 out_labels.write(labels[window.toslices()], 1, window=window)
+                _release(labels, window)
         for k in range(passes):  # labels = k (mod passes): each pass's outlines are all GDAL holds at once
             with rasterio.open(paths[1], "w", dtype="uint8", **profile) as out_mask:
                 for window in rows:
@@ -61,6 +64,12 @@ def traced_shapes(labels: np.ndarray, mask: np.ndarray | None, transform: Any, *
                     if passes > 1:
                         inside = inside & (block % passes == k)
                     out_mask.write(inside.astype(np.uint8), 1, window=window)
+                    _release(labels, window)
             with rasterio.open(paths[0]) as src_labels, rasterio.open(paths[1]) as src_mask:
                 yield from rasterio.features.shapes(rasterio.band(src_labels, 1), mask=rasterio.band(src_mask, 1),
                                                     connectivity=connectivity, transform=transform)
+
+
+def _release(labels: np.ndarray, window: rasterio.windows.Window) -> None:
+    """Hand back a file-backed label image's pages of ``window``'s rows (:mod:`spex.io.scratch`)."""
+    release_rows(labels, int(window.row_off), int(window.row_off + window.height))

@@ -36,6 +36,10 @@ __all__ = ["MODEL_PIXEL_M", "CoarseRows", "SceneBands", "csmask_available", "csm
 MODEL_PIXEL_M: Final[float] = 30.0
 #: Ground pixel sizes the model is used for (satellite scenes; metre-scale aerial data is out of its domain).
 MODEL_PIXEL_RANGE_M: Final[tuple[float, float]] = (5.0, 65.0)
+#: Longest side (scene pixels) of the windows :class:`CoarseRows` reads: a span of ~170 coarse rows at 3x3
+#: blocks, so the spans a tile row straddles and each window's float32 cube stay ~10-15 MB on a 10240-px-wide
+#: scene (1024-px windows: ~90 MB more at the cloud model's peak there, for the same CPU time).
+SPAN_MAX_PX: Final[int] = 512
 _BANDS6: Final[tuple[str, ...]] = ("blue", "green", "red", "nir", "swir1", "swir2")
 _NAMES: Final[dict[str, str]] = {"swir1": "swir16", "swir2": "swir22"}
 
@@ -109,7 +113,7 @@ class CoarseRows:
 
     def __init__(self, src: SceneBands, names: Sequence[str], f: int) -> None:
         h, w = int(src.scene.height), int(src.scene.width)
-        size = max(f, (src.window_size // f) * f)
+        size = max(f, (min(src.window_size, SPAN_MAX_PX) // f) * f)
         self._src, self._bands, self._f = src, [src.names[b] for b in names], f
         self._rows, self._cols = _spans(h, size, f), _spans(w, size, f)
         self._starts = np.array([r0 // f for r0, _ in self._rows])

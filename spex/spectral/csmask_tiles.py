@@ -17,6 +17,7 @@ The input may also be a :class:`RowSource` that makes the image's rows as they a
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from collections.abc import Sequence
@@ -69,11 +70,31 @@ def tukey(m: int, alpha: float) -> np.ndarray:
     return np.concatenate((w1, np.ones(n[width + 1:m - width - 1].shape), w3))
 
 
+def package_dir() -> Path:
+    """Where ukis-csmask's model files are, found without importing ``ukis_csmask.mask``.
+
+    Why: that module imports ``scipy.signal`` (for the window :func:`tukey` replaces), ~37 MB of
+    libraries for a run; spex uses only its model files and repeats its arithmetic.
+
+    Raises:
+        ImportError: ukis-csmask is not installed.
+    """
+    spec = importlib.util.find_spec("ukis_csmask")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("ukis-csmask is not installed (pip install ukis-csmask; it is in requirements.txt)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _normalize(tile: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """``CSmask.normalize``: the same in-place arithmetic on the same lists, so the same float32 values."""
+    tile -= mean
+    tile /= std
+    return tile
+
+
 def _model(band_order: Sequence[str], product_level: str) -> tuple[str, dict]:
     """CSmask's model file and metadata for these bands (6-band model when SWIR is present)."""
-    import ukis_csmask.mask as m
-
-    folder = Path(m.__file__).parent
+    folder = package_dir()
     six = all(b in band_order for b in ("blue", "green", "red", "nir", "swir16", "swir22"))
     path = folder / f"model_{'6b' if six else '4b'}_{product_level}.onnx"
     with open(path.with_suffix(".json")) as f:
@@ -92,7 +113,6 @@ def csmask_classes(img: np.ndarray | RowSource, band_order: Sequence[str], *, pr
     """
     import onnxruntime
     from scipy.special import softmax
-    from ukis_csmask.mask import CSmask
 
     if isinstance(img, np.ndarray) and (img.ndim != 3 or img.dtype != np.float32):
         raise TypeError(f"img must be (rows, cols, bands) float32, got {img.shape} {img.dtype}")
@@ -119,11 +139,12 @@ def csmask_classes(img: np.ndarray | RowSource, band_order: Sequence[str], *, pr
     acc: np.ndarray | None = None   # float64 blend sum of padded rows [i * step, i * step + size)
     for i in range(n_rows):
         rows = _mirror(i * step - pad + offsets, h)
-        band_rows = img[rows] if isinstance(img, np.ndarray) else img.rows(rows)   # this tile row's rows
+        band_rows = None   # the last tile row's rows go before this one's are made (21 MB each at 10240²)
+        band_rows = img[rows] if isinstance(img, np.ndarray) else img.rows(rows)
         for j in range(n_cols):
             cols = _mirror(j * step - pad + offsets, w)
-            tile = CSmask.normalize(band_rows[:, cols][:, :, order].astype(np.float32),
-                                    mean=stats["img"][0], std=stats["img"][1])
+            tile = _normalize(band_rows[:, cols][:, :, order].astype(np.float32),
+                              mean=stats["img"][0], std=stats["img"][1])
             prob = softmax(session.run(None, {name: np.moveaxis(tile[None], -1, 1)})[0], axis=1)
             prob = np.moveaxis(prob, 1, -1)[0]
             if acc is None:

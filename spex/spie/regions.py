@@ -32,6 +32,8 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
+from spex.io.scratch import row_blocks
+
 __all__ = [
     "LOCATIONS",
     "SIZE_CLASSES",
@@ -190,19 +192,20 @@ def describe_regions(
             raise ValueError(f"index map {name!r} has shape {np.shape(arr)}, mask has {mask.shape}")
 
     if labels is None:
-        lab, _ = label_regions(mask)
+        lab, n = label_regions(mask)
     else:
         lab = np.asarray(labels)
         if lab.shape != mask.shape:
             raise ValueError(f"labels have shape {lab.shape}, mask has {mask.shape}")
         if not np.issubdtype(lab.dtype, np.integer):
             raise ValueError(f"labels must be an integer array, got {lab.dtype}")
-        if lab.size and lab.min() < 0:
+        low, n = _label_range(lab)
+        if low < 0:
             raise ValueError("labels must be >= 0 (0 = background)")
         if not _labels_cover(lab, mask):
             lab = np.where(mask, lab, 0)
+            n = int(lab.max(initial=0))
     height, width = mask.shape
-    n = int(lab.max()) if lab.size else 0
     if n <= 0:
         return []
 
@@ -250,10 +253,24 @@ def describe_regions(
     ]
 
 
+def _rows_per_block(arr: np.ndarray) -> int:
+    return max(1, _BLOCK_PIXELS // max(arr.shape[1], 1))
+
+
+def _label_range(lab: np.ndarray) -> tuple[int, int]:
+    """(lowest, highest) label (0, 0 when empty), read in row blocks: a file-backed label image
+    (:mod:`spex.io.scratch`) stays one block resident."""
+    low, high = 0, 0
+    for _, block in row_blocks(lab, _rows_per_block(lab)):
+        if block.size:
+            low, high = min(low, int(block.min())), max(high, int(block.max()))
+    return low, high
+
+
 def _labels_cover(lab: np.ndarray, mask: np.ndarray) -> bool:
     """Whether ``lab > 0`` is exactly ``mask``, compared in row blocks (no full-size temporary)."""
-    step = max(1, _BLOCK_PIXELS // max(mask.shape[1], 1))
-    return all(np.array_equal(lab[r0:r0 + step] > 0, mask[r0:r0 + step]) for r0 in range(0, mask.shape[0], step))
+    return all(np.array_equal(block > 0, mask[r0:r0 + block.shape[0]])
+               for r0, block in row_blocks(lab, _rows_per_block(lab)))
 
 
 def _accumulate(
@@ -273,9 +290,9 @@ def _accumulate(
     box = np.empty((size, 4), dtype=np.int64)
     box[:, :2] = np.iinfo(np.int64).max
     box[:, 2:] = -1
-    rows_per_block = max(1, _BLOCK_PIXELS // max(width, 1))
-    for r0 in range(0, height, rows_per_block):
-        flat = lab[r0 : r0 + rows_per_block].ravel()
+    rows_per_block = _rows_per_block(lab)
+    for r0, block in row_blocks(lab, rows_per_block):
+        flat = block.ravel()
         nz = np.flatnonzero(flat)
         if nz.size == 0:
             continue
@@ -321,9 +338,7 @@ def _rotated_boxes(
     single_slot = np.flatnonzero(~multi)
     single_pos = np.full(n + 1, -1, dtype=np.int64)
     single_pos[selected[~multi]] = single_slot
-    rows_per_block = max(1, _BLOCK_PIXELS // max(width, 1))
-    for r0 in range(0, lab.shape[0], rows_per_block):
-        blk = lab[r0 : r0 + rows_per_block]
+    for r0, blk in row_blocks(lab, _rows_per_block(lab)):
         run_end = np.ones(blk.shape, dtype=bool)  # first and last column always end a run
         if blk.shape[1] > 2:
             diff = blk[:, 1:] != blk[:, :-1]
