@@ -128,3 +128,15 @@ def _gpkg_rows(path: Path) -> list[tuple]:
     """The features of a GeoPackage's "regions" layer (its metadata tables hold write times)."""
     with closing(sqlite3.connect(path)) as db:
         return db.execute("SELECT * FROM regions ORDER BY fid").fetchall()
+
+
+def test_without_a_temporary_file_the_array_stays_in_memory(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    def no_file(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(scratch, "SCRATCH_MIN_BYTES", 0)
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_file)
+    with caplog.at_level("WARNING", logger="spex.io.scratch"):
+        a = scratch_zeros((100, 100), np.uint16)
+    assert type(a) is np.ndarray and not is_scratch(a) and not a.any()
+    assert "No space left on device" in caplog.text
