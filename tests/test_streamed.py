@@ -80,6 +80,7 @@ def test_views_read_the_scene_pixels(data_dir: Path) -> None:
         overview = SceneOverview(scene, side=64)
         assert (overview.height, overview.width, overview.factor) == (50, 50, 4)
         np.testing.assert_array_equal(overview.read(["green"]), scene.read(["green"], out_shape=(50, 50)))
+        np.testing.assert_array_equal(overview.read(), scene.read(out_shape=(50, 50)))  # read file by file
         np.testing.assert_array_equal(overview.read(["green"])[0],
                                       scene.read(["green"])[0][np.ix_(overview.full_rows(), overview.full_cols())])
         assert overview.pixel_size_m[0] == pytest.approx(4 * scene.pixel_size_m[0])
