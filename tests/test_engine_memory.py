@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from spex.engine import postprocess as post_mod
+from spex.io import scratch
 from spex.spectral import otsu_threshold
 from spex.spectral import thresholds as thr_mod
 from spex.spectral.thresholds import masked_sample
@@ -42,7 +43,7 @@ def test_masked_sample_large_is_the_same_subsample(monkeypatch: pytest.MonkeyPat
 
 
 def test_label_counts_equal_bincount(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(post_mod, "_BLOCK_PIXELS", 1000)
+    monkeypatch.setattr(scratch, "BLOCK_PIXELS", 1000)  # row blocks of the label walks (spex.io.scratch)
     labels = np.random.default_rng(2).integers(0, 50, size=(123, 77)).astype(np.int32)
     np.testing.assert_array_equal(post_mod._label_counts(labels, 49), np.bincount(labels.ravel(), minlength=50))
     np.testing.assert_array_equal(post_mod._label_counts(labels, 60), np.bincount(labels.ravel(), minlength=61))

@@ -140,3 +140,11 @@ def test_without_a_temporary_file_the_array_stays_in_memory(monkeypatch: pytest.
         a = scratch_zeros((100, 100), np.uint16)
     assert type(a) is np.ndarray and not is_scratch(a) and not a.any()
     assert "No space left on device" in caplog.text
+
+
+def test_value_range_counts_zero_and_reads_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scratch, "BLOCK_PIXELS", 50)  # many blocks
+    a = np.zeros((37, 11), dtype=np.int32)
+    assert scratch.value_range(a) == (0, 0) and scratch.value_range(np.zeros((0, 5), np.int32)) == (0, 0)
+    a[30, 4], a[3, 9] = 812, -7
+    assert scratch.value_range(a) == (-7, 812) and scratch.value_range(np.abs(a) + 5) == (0, 817)

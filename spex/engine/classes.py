@@ -54,7 +54,6 @@ def postprocess_classes(class_masks: Sequence[tuple[str, np.ndarray]], request: 
     for _, m in class_masks:
         raw_any |= m
     joined = scratch_zeros(shape, np.int32)  # renumbered in place below: no second label image
-    rows = max(1, (1 << 20) // max(shape[1], 1))
     class_map = np.zeros(shape, dtype=np.uint8)
     steps: list[str] = []
     offset = 0
@@ -64,7 +63,7 @@ def postprocess_classes(class_masks: Sequence[tuple[str, np.ndarray]], request: 
         out, labels, n, report = postprocess(own, request, allowed=allowed & ~taken & ~others, valid=valid,
                                              pixel_area_m2=pixel_area_m2)
         steps.extend(f"{TARGET_LABELS.get(target, target)}: {step}" for step in report.steps)
-        for r0, block in row_blocks(joined, rows):  # file-backed on large scenes (spex.io.scratch)
+        for r0, block in row_blocks(joined):  # file-backed on large scenes (spex.io.scratch)
             inside = out[r0:r0 + block.shape[0]]
             block[inside] = labels[r0:r0 + block.shape[0]][inside].astype(np.int32) + offset  # may be uint16
             release_rows(labels, r0, r0 + block.shape[0])
@@ -74,7 +73,7 @@ def postprocess_classes(class_masks: Sequence[tuple[str, np.ndarray]], request: 
         offset += n
     labels, n = relabel_by_size(joined, in_place=True)
     mask = np.empty(shape, dtype=bool)
-    for r0, block in row_blocks(labels, rows):
+    for r0, block in row_blocks(labels):
         np.greater(block, 0, out=mask[r0:r0 + block.shape[0]])
     return mask, labels, n, class_map, steps
 

@@ -30,9 +30,9 @@ from scipy import ndimage, sparse
 from scipy.sparse import csgraph
 
 from spex.engine.request import ExtractionRequest
-from spex.io.scratch import release_rows, row_blocks, scratch_zeros
+from spex.io.scratch import release_rows, row_blocks, scratch_zeros, value_range
 
-__all__ = ["MIN_REGION_PIXELS", "REGION_BOXES", "PostprocessReport", "label_max", "postprocess", "relabel_by_size",
+__all__ = ["MIN_REGION_PIXELS", "REGION_BOXES", "PostprocessReport", "postprocess", "relabel_by_size",
            "region_box"]
 
 #: Default speckle filter: connected regions with fewer pixels are removed.
@@ -48,8 +48,6 @@ REGION_BOXES: Final[dict[str, tuple[float, float, float, float]]] = {
 }
 
 _EIGHT: Final[np.ndarray] = np.ones((3, 3), dtype=bool)
-#: Pixels per block when accumulating centroids (bounds temporary memory to a few MB).
-_BLOCK_PIXELS: Final[int] = 1 << 20
 #: Rows of about this many pixels are labelled at a time (:func:`_label`): ~5 bytes/pixel of working memory.
 _LABEL_STRIP_PIXELS: Final[int] = 1 << 22
 _CROSS: Final[np.ndarray] = ndimage.generate_binary_structure(2, 1)
@@ -87,7 +85,7 @@ def relabel_by_size(labels: np.ndarray, keep: np.ndarray | None = None, *,
     Returns:
         (labels: int32, or ``labels`` itself in place, number of regions).
     """
-    n_old = label_max(labels)
+    n_old = value_range(labels)[1]  # in row blocks: file-backed labels stay one block resident
     if n_old == 0:
         return scratch_zeros(labels.shape, np.int32), 0
     counts = _label_counts(labels, n_old)
@@ -105,21 +103,9 @@ def relabel_by_size(labels: np.ndarray, keep: np.ndarray | None = None, *,
     return labels, int(order.size)
 
 
-def _block_rows(labels: np.ndarray) -> int:
-    return max(1, _BLOCK_PIXELS // max(labels.shape[1], 1))
-
-
-def label_max(labels: np.ndarray) -> int:
-    """The highest label (0 when empty), read in row blocks (:func:`spex.io.scratch.row_blocks`): a
-    file-backed label image stays one block resident."""
-    if labels.ndim != 2:
-        return int(labels.max(initial=0))
-    return max((int(block.max(initial=0)) for _, block in row_blocks(labels, _block_rows(labels))), default=0)
-
-
 def _renumber_in_place(labels: np.ndarray, lut: np.ndarray) -> None:
     """``labels[:] = lut[labels]`` in row blocks (no second full-size label image)."""
-    for _, block in row_blocks(labels, _block_rows(labels)):
+    for _, block in row_blocks(labels):
         block[...] = lut[block]
 
 
@@ -129,7 +115,7 @@ def _label_counts(labels: np.ndarray, n: int) -> np.ndarray:
     counts = np.zeros(n + 1, dtype=np.int64)
     if labels.ndim != 2:
         return np.bincount(labels.ravel(), minlength=n + 1)
-    for _, block in row_blocks(labels, _block_rows(labels)):
+    for _, block in row_blocks(labels):
         counts += np.bincount(block.ravel(), minlength=n + 1)
     return counts
 
@@ -141,7 +127,7 @@ def _centroids(labels: np.ndarray, n: int, counts: np.ndarray) -> tuple[np.ndarr
     sum_r = np.zeros(n + 1, dtype=np.float64)
     sum_c = np.zeros(n + 1, dtype=np.float64)
     cols = np.arange(w, dtype=np.float64)
-    for r0, block in row_blocks(labels, _block_rows(labels)):
+    for r0, block in row_blocks(labels):
         rows = np.arange(r0, r0 + block.shape[0], dtype=np.float64)
         sum_r += np.bincount(block.ravel(), weights=np.repeat(rows, w), minlength=n + 1)
         sum_c += np.bincount(block.ravel(), weights=np.tile(cols, block.shape[0]), minlength=n + 1)
@@ -294,6 +280,6 @@ def postprocess(mask: np.ndarray, request: ExtractionRequest, *, allowed: np.nda
             report.add(f"kept the {request.keep_largest} largest of {candidates.size} regions")
 
     new_labels, n_new = relabel_by_size(labels, keep, in_place=True)  # labels is this function's own
-    for r0, block in row_blocks(new_labels, _block_rows(new_labels)):  # out is too: no second mask
+    for r0, block in row_blocks(new_labels):  # out is too: no second mask
         np.greater(block, 0, out=out[r0:r0 + block.shape[0]])
     return out, new_labels, n_new, report

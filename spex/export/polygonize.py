@@ -21,7 +21,7 @@ import rasterio.errors
 import rasterio.features
 import rasterio.windows
 
-from spex.io.scratch import release_rows
+from spex.io.scratch import row_blocks
 
 __all__ = ["FILE_BACKED_PIXELS", "PASS_PIXELS", "traced_shapes"]
 
@@ -51,25 +51,16 @@ def traced_shapes(labels: np.ndarray, mask: np.ndarray | None, transform: Any, *
         paths = Path(tmp) / "labels.tif", Path(tmp) / "mask.tif"
         profile = {"driver": "GTiff", "width": w, "height": h, "count": 1, "transform": transform,
                    "BIGTIFF": "IF_SAFER"}
-        rows = [rasterio.windows.Window(0, r0, w, min(_ROWS, h - r0)) for r0 in range(0, h, _ROWS)]
         with rasterio.open(paths[0], "w", dtype=labels.dtype, **profile) as out_labels:
-            for window in rows:
-                out_labels.write(labels[window.toslices()], 1, window=window)
-                _release(labels, window)
+            for r0, block in row_blocks(labels, _ROWS):  # a file-backed label image stays one block resident
+                out_labels.write(block, 1, window=rasterio.windows.Window(0, r0, w, block.shape[0]))
         for k in range(passes):  # labels = k (mod passes): each pass's outlines are all GDAL holds at once
             with rasterio.open(paths[1], "w", dtype="uint8", **profile) as out_mask:
-                for window in rows:
-                    block = labels[window.toslices()]
-                    inside = block > 0 if mask is None else mask[window.toslices()]
+                for r0, block in row_blocks(labels, _ROWS):
+                    inside = block > 0 if mask is None else mask[r0:r0 + block.shape[0]]
                     if passes > 1:
                         inside = inside & (block % passes == k)
-                    out_mask.write(inside.astype(np.uint8), 1, window=window)
-                    _release(labels, window)
+                    out_mask.write(inside.astype(np.uint8), 1, window=rasterio.windows.Window(0, r0, w, block.shape[0]))
             with rasterio.open(paths[0]) as src_labels, rasterio.open(paths[1]) as src_mask:
                 yield from rasterio.features.shapes(rasterio.band(src_labels, 1), mask=rasterio.band(src_mask, 1),
                                                     connectivity=connectivity, transform=transform)
-
-
-def _release(labels: np.ndarray, window: rasterio.windows.Window) -> None:
-    """Hand back a file-backed label image's pages of ``window``'s rows (:mod:`spex.io.scratch`)."""
-    release_rows(labels, int(window.row_off), int(window.row_off + window.height))

@@ -23,7 +23,7 @@ from spex.bands import WAVELENGTHS_NM
 from spex.engine.request import TARGET_LABELS
 from spex.errors import BandError, ExportError
 from spex.export.palette import class_colour, class_colour_table, region_colour_table
-from spex.io.scratch import release_rows
+from spex.io.scratch import BLOCK_PIXELS, release_rows
 from spex.units import format_area
 
 if TYPE_CHECKING:
@@ -45,8 +45,6 @@ STRETCH_PERCENTILES: Final[tuple[float, float]] = (2.0, 98.0)
 FILL_ALPHA: Final[float] = 0.45
 #: At most this many valid values per band enter the percentile computation.
 _MAX_STRETCH_SAMPLES: Final[int] = 1_000_000
-#: Input pixels per block of :func:`downsample_labels` (4 MB of int32 labels).
-_LABEL_BLOCK_PIXELS: Final[int] = 1 << 20
 #: PNG text key holding the number of image rows above the caption strip (read by spex.viz).
 PNG_IMAGE_ROWS_KEY: Final[str] = "spex:image_rows"
 #: JPEG quality of on-screen overlays (4:4:4 chroma: 1-px coloured outlines do not bleed).
@@ -147,7 +145,7 @@ def downsample_labels(labels: np.ndarray, out_shape: tuple[int, int]) -> np.ndar
     rows = (np.arange(oh) * h) // oh  # strictly increasing (oh <= h): each output row has its own input rows
     cols = (np.arange(ow) * w) // ow
     out = np.empty((oh, ow), dtype=labels.dtype)
-    step = max(1, (_LABEL_BLOCK_PIXELS // max(w, 1)) * oh // h)  # output rows per block of input rows
+    step = max(1, (BLOCK_PIXELS // max(w, 1)) * oh // h)  # output rows per block of input rows
     for i0 in range(0, oh, step):  # in row blocks: a file-backed label image stays one block resident
         i1 = min(oh, i0 + step)
         r0, r1 = int(rows[i0]), int(rows[i1]) if i1 < oh else h

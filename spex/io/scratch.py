@@ -24,12 +24,15 @@ from typing import Final
 
 import numpy as np
 
-__all__ = ["SCRATCH_MIN_BYTES", "is_scratch", "release_rows", "row_blocks", "scratch_zeros"]
+__all__ = ["BLOCK_PIXELS", "SCRATCH_MIN_BYTES", "is_scratch", "release_rows", "row_blocks", "scratch_zeros",
+           "value_range"]
 
 logger = logging.getLogger(__name__)
 
 #: Arrays of at least this many bytes are file-backed (a 4096² uint16 label image; 10240²: 200 MB).
 SCRATCH_MIN_BYTES: Final[int] = 1 << 25
+#: Elements per block of :func:`row_blocks` by default (4 MB of int32 labels).
+BLOCK_PIXELS: Final[int] = 1 << 20
 _DONTNEED: Final[int | None] = getattr(mmap, "MADV_DONTNEED", None)
 
 
@@ -83,10 +86,22 @@ def release_rows(arr: np.ndarray, start: int = 0, stop: int | None = None) -> No
         mm.madvise(_DONTNEED, lo, hi - lo)
 
 
-def row_blocks(arr: np.ndarray, rows: int) -> Iterator[tuple[int, np.ndarray]]:
-    """``(first row, arr[r0:r0 + rows])`` down ``arr``; each block's pages are handed back once the loop
-    moves on (:func:`release_rows`), so a file-backed array stays one block resident however it is walked."""
-    rows = max(1, int(rows))
+def row_blocks(arr: np.ndarray, rows: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first row, arr[r0:r0 + rows])`` down ``arr`` (default: rows of about :data:`BLOCK_PIXELS` elements);
+    each block's pages are handed back once the loop moves on (:func:`release_rows`), so a file-backed array
+    stays one block resident however it is walked."""
+    row_size = int(np.prod(arr.shape[1:], dtype=np.int64))
+    rows = max(1, int(rows) if rows is not None else BLOCK_PIXELS // max(row_size, 1))
     for r0 in range(0, arr.shape[0], rows):
         yield r0, arr[r0:r0 + rows]
         release_rows(arr, r0, r0 + rows)
+
+
+def value_range(arr: np.ndarray) -> tuple[int, int]:
+    """(lowest, highest) value of an integer array, counting 0 (so (0, 0) when empty), read with
+    :func:`row_blocks`: a file-backed label image stays one block resident."""
+    low, high = 0, 0
+    for _, block in row_blocks(arr):
+        if block.size:
+            low, high = min(low, int(block.min())), max(high, int(block.max()))
+    return low, high

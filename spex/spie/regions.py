@@ -32,7 +32,7 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
-from spex.io.scratch import row_blocks
+from spex.io.scratch import row_blocks, value_range
 
 __all__ = [
     "LOCATIONS",
@@ -67,8 +67,6 @@ LOCATIONS: Final[tuple[str, ...]] = (
     "bottom-left", "bottom-center", "bottom-right",
 )
 
-#: Rows per block when accumulating per-region sums, keeps temporaries ~ a few MB.
-_BLOCK_PIXELS: Final[int] = 1 << 20
 #: Hull candidate points per GEOS call (GEOS holds ~300 bytes per point: ~40 MB per call).
 _GEOS_CHUNK_POINTS: Final[int] = 1 << 17
 
@@ -199,7 +197,7 @@ def describe_regions(
             raise ValueError(f"labels have shape {lab.shape}, mask has {mask.shape}")
         if not np.issubdtype(lab.dtype, np.integer):
             raise ValueError(f"labels must be an integer array, got {lab.dtype}")
-        low, n = _label_range(lab)
+        low, n = value_range(lab)
         if low < 0:
             raise ValueError("labels must be >= 0 (0 = background)")
         if not _labels_cover(lab, mask):
@@ -253,24 +251,10 @@ def describe_regions(
     ]
 
 
-def _rows_per_block(arr: np.ndarray) -> int:
-    return max(1, _BLOCK_PIXELS // max(arr.shape[1], 1))
-
-
-def _label_range(lab: np.ndarray) -> tuple[int, int]:
-    """(lowest, highest) label (0, 0 when empty), read in row blocks: a file-backed label image
-    (:mod:`spex.io.scratch`) stays one block resident."""
-    low, high = 0, 0
-    for _, block in row_blocks(lab, _rows_per_block(lab)):
-        if block.size:
-            low, high = min(low, int(block.min())), max(high, int(block.max()))
-    return low, high
-
-
 def _labels_cover(lab: np.ndarray, mask: np.ndarray) -> bool:
     """Whether ``lab > 0`` is exactly ``mask``, compared in row blocks (no full-size temporary)."""
     return all(np.array_equal(block > 0, mask[r0:r0 + block.shape[0]])
-               for r0, block in row_blocks(lab, _rows_per_block(lab)))
+               for r0, block in row_blocks(lab))
 
 
 def _accumulate(
@@ -280,7 +264,7 @@ def _accumulate(
 
     Works block by block; the bounding box columns are (row0, col0, row1, col1), ends exclusive.
     """
-    height, width = lab.shape
+    width = lab.shape[1]
     size = n + 1
     counts = np.zeros(size, dtype=np.int64)
     sum_r = np.zeros(size, dtype=np.float64)
@@ -290,8 +274,7 @@ def _accumulate(
     box = np.empty((size, 4), dtype=np.int64)
     box[:, :2] = np.iinfo(np.int64).max
     box[:, 2:] = -1
-    rows_per_block = _rows_per_block(lab)
-    for r0, block in row_blocks(lab, rows_per_block):
+    for r0, block in row_blocks(lab):
         flat = block.ravel()
         nz = np.flatnonzero(flat)
         if nz.size == 0:
@@ -307,7 +290,7 @@ def _accumulate(
         np.maximum.at(box[:, 2], ids, rows + 1)
         np.maximum.at(box[:, 3], ids, cols + 1)
         for k, arr in index_maps.items():
-            vals = np.asarray(arr[r0 : r0 + rows_per_block]).ravel()[nz]
+            vals = np.asarray(arr[r0 : r0 + block.shape[0]]).ravel()[nz]
             fin = np.isfinite(vals)
             idx_sum[k] += np.bincount(ids[fin], weights=vals[fin].astype(np.float64), minlength=size)
             idx_cnt[k] += np.bincount(ids[fin], minlength=size)
@@ -338,7 +321,7 @@ def _rotated_boxes(
     single_slot = np.flatnonzero(~multi)
     single_pos = np.full(n + 1, -1, dtype=np.int64)
     single_pos[selected[~multi]] = single_slot
-    for r0, blk in row_blocks(lab, _rows_per_block(lab)):
+    for r0, blk in row_blocks(lab):
         run_end = np.ones(blk.shape, dtype=bool)  # first and last column always end a run
         if blk.shape[1] > 2:
             diff = blk[:, 1:] != blk[:, :-1]
